@@ -1,0 +1,70 @@
+#ifndef KBS_CLINUX_SHIM_H
+#define KBS_CLINUX_SHIM_H
+/* Linux ioctls whose request numbers are built by macros Swift cannot import.
+   Each returns the ioctl's result; on -1, errno is left for the caller's funnel. */
+#include <linux/loop.h>
+#include <linux/fs.h>
+#include <linux/fiemap.h>
+#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
+#include <sys/stat.h>
+#include <string.h>
+
+static inline int kbs_loop_ctl_get_free(int ctl_fd) { return ioctl(ctl_fd, LOOP_CTL_GET_FREE); }
+
+/* Binds backing_fd to the loop device in one call (LOOP_CONFIGURE, Linux >= 5.8). */
+static inline int kbs_loop_configure(int loop_fd, int backing_fd, unsigned int lo_flags,
+                                     unsigned int block_size, const char *name) {
+    struct loop_config config;
+    memset(&config, 0, sizeof config);
+    config.fd = (unsigned int)backing_fd;
+    config.block_size = block_size;
+    config.info.lo_flags = lo_flags;
+    strncpy((char *)config.info.lo_file_name, name, LO_NAME_SIZE - 1);
+    return ioctl(loop_fd, LOOP_CONFIGURE, &config);
+}
+
+static inline int kbs_loop_clear(int loop_fd) { return ioctl(loop_fd, LOOP_CLR_FD, 0); }
+
+static const unsigned int KBS_LO_FLAGS_DIRECT_IO = LO_FLAGS_DIRECT_IO;
+static const unsigned int KBS_LO_FLAGS_READ_ONLY = LO_FLAGS_READ_ONLY;
+
+/* Makes dst_fd share all of src_fd's extents (copy-on-write). */
+static inline int kbs_ficlone(int dst_fd, int src_fd) { return ioctl(dst_fd, FICLONE, src_fd); }
+
+static inline dev_t kbs_makedev(unsigned int major, unsigned int minor) { return makedev(major, minor); }
+static inline unsigned int kbs_major(dev_t dev) { return major(dev); }
+static inline unsigned int kbs_minor(dev_t dev) { return minor(dev); }
+
+struct kbs_extent_usage {
+    unsigned long long exclusive_bytes;
+    unsigned long long shared_bytes;
+    unsigned long long extents;
+};
+
+/* Sums a file's mapped extents into those it owns alone and those shared with reflink clones. */
+static inline int kbs_fiemap_usage(int fd, struct kbs_extent_usage *out) {
+    enum { BATCH = 512 };
+    char buffer[sizeof(struct fiemap) + BATCH * sizeof(struct fiemap_extent)];
+    struct fiemap *map = (struct fiemap *)buffer;
+    unsigned long long start = 0;
+    memset(out, 0, sizeof *out);
+    for (;;) {
+        memset(map, 0, sizeof(struct fiemap));
+        map->fm_start = start;
+        map->fm_length = ~0ULL - start;
+        map->fm_flags = FIEMAP_FLAG_SYNC;
+        map->fm_extent_count = BATCH;
+        if (ioctl(fd, FS_IOC_FIEMAP, map) < 0) return -1;
+        if (map->fm_mapped_extents == 0) return 0;
+        for (unsigned int i = 0; i < map->fm_mapped_extents; i++) {
+            struct fiemap_extent *e = &map->fm_extents[i];
+            if (e->fe_flags & FIEMAP_EXTENT_SHARED) out->shared_bytes += e->fe_length;
+            else out->exclusive_bytes += e->fe_length;
+            out->extents++;
+            start = e->fe_logical + e->fe_length;
+            if (e->fe_flags & FIEMAP_EXTENT_LAST) return 0;
+        }
+    }
+}
+#endif

@@ -1,0 +1,71 @@
+/// Space in a pool: bytes used and available in total.
+public struct SpaceUsage: Sendable, Equatable, Codable {
+    public var usedBytes: Int64
+    public var totalBytes: Int64
+
+    public init(usedBytes: Int64, totalBytes: Int64) {
+        self.usedBytes = usedBytes
+        self.totalBytes = totalBytes
+    }
+
+    public var freeBytes: Int64 { max(0, totalBytes - usedBytes) }
+}
+
+/// What one device occupies in the pool.
+public struct DeviceUsage: Sendable, Equatable {
+    /// Bytes only this device holds (written since it was cloned).
+    public var exclusiveBytes: Int64
+    /// Bytes it shares with its origin or clones.
+    public var sharedBytes: Int64
+
+    public init(exclusiveBytes: Int64, sharedBytes: Int64) {
+        self.exclusiveBytes = exclusiveBytes
+        self.sharedBytes = sharedBytes
+    }
+}
+
+/// A pool of thin, copy-on-write block devices: device-mapper thin-pool or reflinked image files.
+///
+/// Calls block (ioctls, file I/O); the engine records a "trying" state before each and the
+/// outcome after, and `attachedPath`/`deviceIDs` let it reconcile after a crash by looking.
+public protocol BlockBackend: Sendable {
+    /// Short name shown to users: "file", "dm-thin", "memory".
+    var kind: String { get }
+
+    /// Creates an empty (all-zero) device of `size` bytes.
+    func createDevice(_ id: UInt32, size: UInt64) throws(StorageError)
+
+    /// Creates `id` as a copy-on-write snapshot of `origin`, in time independent of the size.
+    /// The origin may be active; the backend quiesces it as needed.
+    func snapshotDevice(_ id: UInt32, from origin: UInt32) throws(StorageError)
+
+    /// Attaches the device and returns its block device path.
+    func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String
+
+    /// Detaches the device attached at `path`.
+    func deactivate(_ id: UInt32, path: String) throws(StorageError)
+
+    /// Deletes an inactive device. Deleting a missing device succeeds.
+    func deleteDevice(_ id: UInt32) throws(StorageError)
+
+    /// Space the device holds alone and shares with others.
+    func usage(of id: UInt32) throws(StorageError) -> DeviceUsage
+
+    /// Grows the device to `size` bytes (never shrinks).
+    func resize(_ id: UInt32, to size: UInt64) throws(StorageError)
+
+    /// Every device attached right now and its block device path.
+    func attachedDevices() throws(StorageError) -> [UInt32: String]
+
+    /// Reads `count` bytes at `offset` of a device, attached or not (filesystem superblocks).
+    func readBytes(of id: UInt32, offset: Int64, count: Int) throws(StorageError) -> [UInt8]
+
+    /// True when devices are real block devices that can be formatted and mounted.
+    var providesBlockDevices: Bool { get }
+
+    /// Every device the backend holds, for reconciliation with the store.
+    func deviceIDs() throws(StorageError) -> Set<UInt32>
+
+    /// Data space of the pool.
+    func dataSpace() throws(StorageError) -> SpaceUsage
+}

@@ -1,0 +1,107 @@
+import CLinux
+import Glibc
+
+/// Loop devices through the kernel's loop ioctls (no `losetup`).
+enum LoopDevice {
+    static let major: UInt32 = 7
+
+    /// Attaches `file` to a free loop device and returns its path.
+    static func attach(_ file: String, readOnly: Bool, directIO: Bool) throws(StorageError) -> String {
+        try FileDescriptor.withOpened("/dev/loop-control", O_RDWR) { (control) throws(StorageError) -> String in
+            try FileDescriptor.withOpened(file, readOnly ? O_RDONLY : O_RDWR) { (backing) throws(StorageError) -> String in
+                var flags: UInt32 = 0
+                if readOnly { flags |= KBS_LO_FLAGS_READ_ONLY }
+                if directIO { flags |= KBS_LO_FLAGS_DIRECT_IO }
+                // Another process may take the free device between GET_FREE and CONFIGURE: retry.
+                for _ in 0..<64 {
+                    let number = try systemCall("ioctl(LOOP_CTL_GET_FREE)", "no free loop device; is the loop module loaded?") {
+                        kbs_loop_ctl_get_free(control.raw)
+                    }
+                    let path = "/dev/loop\(number)"
+                    try ensureNode(path, minor: UInt32(number))
+                    let configured = try FileDescriptor.withOpened(path, readOnly ? O_RDONLY : O_RDWR) { (loop) throws(StorageError) -> Bool in
+                        do throws(SystemCallError) {
+                            try syscall("ioctl(\(path), LOOP_CONFIGURE)") {
+                                kbs_loop_configure(loop.raw, backing.raw, flags, 0, file)
+                            }
+                            return true
+                        } catch where error.errno == EBUSY {
+                            return false
+                        } catch {
+                            throw error.storageError("cannot attach \(file) to \(path)")
+                        }
+                    }
+                    if configured { return path }
+                }
+                throw StorageError(.unavailable, "could not claim a free loop device after 64 tries; too many concurrent attaches")
+            }
+        }
+    }
+
+    /// Detaches the loop device at `path`. Refuses with `busy` while it is mounted or held open exclusively.
+    static func detach(_ path: String) throws(StorageError) {
+        let fd: Int32
+        do throws(SystemCallError) {
+            fd = try syscall("open(\(path), O_EXCL)") { open(path, O_RDONLY | O_EXCL | O_CLOEXEC) }
+        } catch where error.errno == ENOENT || error.errno == ENXIO {
+            return
+        } catch where error.errno == EBUSY {
+            throw StorageError(.busy, "\(path) is mounted or in use; unmount it first")
+        } catch {
+            throw error.storageError("cannot open \(path) to detach it")
+        }
+        defer { close(fd) }
+        do throws(SystemCallError) {
+            try syscall("ioctl(\(path), LOOP_CLR_FD)") { kbs_loop_clear(fd) }
+        } catch where error.errno == ENXIO {
+            return  // already detached
+        } catch {
+            throw error.storageError("cannot detach \(path)")
+        }
+    }
+
+    /// Every attached loop device and the file behind it, read from sysfs.
+    static func attachments() -> [(device: String, file: String)] {
+        guard let dir = opendir("/sys/block") else { return [] }
+        defer { closedir(dir) }
+        var result: [(String, String)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("loop") else { continue }
+            if var file = readSmallFile("/sys/block/\(name)/loop/backing_file") {
+                while file.last == "\n" { file.removeLast() }
+                if file.hasSuffix(" (deleted)") { file.removeLast(" (deleted)".count) }
+                result.append(("/dev/\(name)", file))
+            }
+        }
+        return result
+    }
+
+    /// Creates `/dev/loopN` when /dev is not devtmpfs and the node is missing.
+    private static func ensureNode(_ path: String, minor: UInt32) throws(StorageError) {
+        var st = stat()
+        if stat(path, &st) == 0 { return }
+        do throws(SystemCallError) {
+            try syscall("mknod(\(path))") { mknod(path, S_IFBLK | 0o660, kbs_makedev(major, minor)) }
+        } catch where error.errno == EEXIST {
+            return
+        } catch {
+            throw error.storageError("cannot create \(path)")
+        }
+    }
+}
+
+/// Reads a small text file (sysfs, procfs) whole; nil if it cannot be read.
+func readSmallFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        guard let n = try? syscall("read(\(path))", { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }),
+              n > 0 else { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

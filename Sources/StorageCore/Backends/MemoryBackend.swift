@@ -1,0 +1,101 @@
+import Synchronization
+
+/// A backend that keeps devices as records in memory: for fast unit tests of the graph only.
+/// Its "block devices" are names, not nodes; nothing can be mounted from it.
+public final class MemoryBackend: BlockBackend {
+    struct Device {
+        var size: UInt64
+        var origin: UInt32
+        var path: String?
+        var written: Int64 = 0
+    }
+
+    private let devices = Mutex<[UInt32: Device]>([:])
+    private let capacity: Int64
+
+    public init(capacity: Int64 = 1 << 40) { self.capacity = capacity }
+
+    public var kind: String { "memory" }
+
+    private func missing(_ id: UInt32) -> StorageError {
+        StorageError(.notFound, "device \(id) does not exist in the memory pool")
+    }
+
+    public func createDevice(_ id: UInt32, size: UInt64) throws(StorageError) {
+        try devices.withLock { (d) throws(StorageError) in
+            guard d[id] == nil else { throw StorageError(.alreadyExists, "device \(id) already exists") }
+            d[id] = Device(size: size, origin: 0)
+        }
+    }
+
+    public func snapshotDevice(_ id: UInt32, from origin: UInt32) throws(StorageError) {
+        try devices.withLock { (d) throws(StorageError) in
+            guard let source = d[origin] else { throw missing(origin) }
+            guard d[id] == nil else { throw StorageError(.alreadyExists, "device \(id) already exists") }
+            d[id] = Device(size: source.size, origin: origin)
+        }
+    }
+
+    public func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String {
+        try devices.withLock { (d) throws(StorageError) -> String in
+            guard d[id] != nil else { throw missing(id) }
+            let path = "/dev/memory/\(id)"
+            d[id]!.path = path
+            return path
+        }
+    }
+
+    public func deactivate(_ id: UInt32, path: String) throws(StorageError) {
+        try devices.withLock { (d) throws(StorageError) in
+            guard d[id] != nil else { throw missing(id) }
+            d[id]!.path = nil
+        }
+    }
+
+    public func deleteDevice(_ id: UInt32) throws(StorageError) {
+        try devices.withLock { (d) throws(StorageError) in
+            if d[id]?.path != nil { throw StorageError(.busy, "device \(id) is attached") }
+            d[id] = nil
+        }
+    }
+
+    public func usage(of id: UInt32) throws(StorageError) -> DeviceUsage {
+        try devices.withLock { (d) throws(StorageError) -> DeviceUsage in
+            guard let device = d[id] else { throw missing(id) }
+            return DeviceUsage(exclusiveBytes: device.written, sharedBytes: 0)
+        }
+    }
+
+    public func resize(_ id: UInt32, to size: UInt64) throws(StorageError) {
+        try devices.withLock { (d) throws(StorageError) in
+            guard d[id] != nil else { throw missing(id) }
+            d[id]!.size = max(d[id]!.size, size)
+        }
+    }
+
+    public func attachedDevices() throws(StorageError) -> [UInt32: String] {
+        devices.withLock { $0.compactMapValues(\.path) }
+    }
+
+    public func readBytes(of id: UInt32, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
+        try devices.withLock { (d) throws(StorageError) -> [UInt8] in
+            guard d[id] != nil else { throw missing(id) }
+            return [UInt8](repeating: 0, count: count)
+        }
+    }
+
+    public var providesBlockDevices: Bool { false }
+
+    public func deviceIDs() throws(StorageError) -> Set<UInt32> {
+        devices.withLock { Set($0.keys) }
+    }
+
+    public func dataSpace() throws(StorageError) -> SpaceUsage {
+        SpaceUsage(usedBytes: devices.withLock { $0.values.reduce(0) { $0 + $1.written } }, totalBytes: capacity)
+    }
+
+    /// Test hook: pretend `bytes` were written to the device.
+    public func recordWrite(_ id: UInt32, bytes: Int64) {
+        devices.withLock { $0[id]?.written += bytes }
+    }
+}

@@ -1,0 +1,112 @@
+/// What reconciling the store with the backend found and did.
+public struct ReconcileReport: Sendable, Equatable {
+    /// Creations that never finished, undone.
+    public var abandonedCreations = 0
+    /// Removals that never finished, completed.
+    public var finishedRemovals = 0
+    /// Devices whose attachment state was corrected (detached by a reboot, or half attached).
+    public var reattached = 0
+    /// Backend devices no record refers to, deleted.
+    public var orphansDeleted = 0
+    /// Records whose device is missing from the backend, marked faulty.
+    public var missingDevices = 0
+
+    public var changedAnything: Bool { self != ReconcileReport() }
+}
+
+/// Crash recovery: finish or undo whatever a "trying" state says might be half done,
+/// by looking at the store and the backend together.
+extension StorageEngine {
+    /// With `finishInterrupted` (at open, when no call is in flight) trying states are finished or undone;
+    /// without it only devices that no record refers to are deleted.
+    @discardableResult
+    func reconcile(finishInterrupted: Bool = true) throws(StorageError) -> ReconcileReport {
+        var report = ReconcileReport()
+        let attached = try backend.attachedDevices()
+        let present = try backend.deviceIDs()
+        let devices = try store.read { (txn) throws(StorageError) -> [DeviceRecord] in
+            var all: [DeviceRecord] = []
+            try txn.forEachDevice { all.append($0); return true }
+            return all
+        }
+        var known = Set<UInt32>()
+        for device in devices {
+            known.insert(device.id)
+            guard finishInterrupted else { continue }
+            let path = attached[device.id]
+            switch device.state {
+            case .creating, .removing:
+                if let path { try backend.deactivate(device.id, path: path) }
+                try backend.deleteDevice(device.id)
+                try store.write { (txn) throws(StorageError) in
+                    if let record = try txn.snapshot(id: device.snapshotID), record.deviceID == device.id {
+                        try txn.deleteSnapshot(record)
+                    }
+                    try txn.deleteDevice(id: device.id)
+                }
+                if device.state == .creating { report.abandonedCreations += 1 } else { report.finishedRemovals += 1 }
+                known.remove(device.id)
+            case .activating, .deactivating, .active, .inactive:
+                guard present.contains(device.id) else {
+                    try store.write { (txn) throws(StorageError) in
+                        var faulty = device
+                        faulty.state = .faulty
+                        faulty.path = ""
+                        faulty.fault = "device missing from the \(backend.kind) backend"
+                        try txn.putDevice(faulty)
+                    }
+                    report.missingDevices += 1
+                    continue
+                }
+                if device.state == .inactive && path == nil { continue }
+                if device.state == .active && path == device.path { continue }
+                try settle(device, attachedAt: path)
+                report.reattached += 1
+            case .faulty:
+                continue
+            }
+        }
+        for orphan in present.subtracting(known) {
+            if let path = attached[orphan] { try backend.deactivate(orphan, path: path) }
+            try backend.deleteDevice(orphan)
+            report.orphansDeleted += 1
+        }
+        if report.changedAnything {
+            logger.info("reconciled store with backend", metadata: [
+                "abandonedCreations": "\(report.abandonedCreations)", "finishedRemovals": "\(report.finishedRemovals)",
+                "reattached": "\(report.reattached)", "orphansDeleted": "\(report.orphansDeleted)",
+                "missingDevices": "\(report.missingDevices)",
+            ])
+        }
+        return report
+    }
+
+    /// Brings an interrupted or stale attachment to a settled state: active snapshots and views
+    /// attached again, committed ones and the base detached.
+    private func settle(_ device: DeviceRecord, attachedAt path: String?) throws(StorageError) {
+        let wantAttached = try store.read { (txn) throws(StorageError) -> Bool in
+            guard let record = try txn.snapshot(id: device.snapshotID) else { return false }
+            return record.kind != .committed
+        }
+        var fixed = device
+        if wantAttached {
+            if let path {
+                fixed.path = path
+            } else {
+                fixed.path = try backend.activate(device.id, readOnly: device.readOnly)
+            }
+            fixed.state = .active
+        } else {
+            if let path { try backend.deactivate(device.id, path: path) }
+            fixed.path = ""
+            fixed.state = .inactive
+        }
+        fixed.fault = ""
+        let settled = fixed
+        try store.write { (txn) throws(StorageError) in try txn.putDevice(settled) }
+    }
+
+    /// Deletes backend devices no snapshot refers to and finishes interrupted work (containerd's `Cleanup`).
+    @discardableResult
+    public func cleanup() throws(StorageError) -> ReconcileReport { try reconcile(finishInterrupted: false) }
+}

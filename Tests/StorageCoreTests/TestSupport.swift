@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+import Testing
+@testable import StorageCore
+
+/// Which backends the shared suites run against.
+enum BackendChoice: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case memory
+    case file
+
+    var testDescription: String { rawValue }
+
+    /// Root tests (loop devices, mkfs, mounts) run when KBS_ROOT_TESTS=1; once asked for, they must be able to run.
+    static var rootTestsEnabled: Bool { ProcessInfo.processInfo.environment["KBS_ROOT_TESTS"] == "1" }
+
+    static var enabled: [BackendChoice] { rootTestsEnabled ? [.memory, .file] : [.memory] }
+}
+
+/// A pool in a fresh temporary state directory, destroyed when the test ends.
+final class TestPool {
+    let choice: BackendChoice
+    let state: String
+    let memory = MemoryBackend()
+    private(set) var engine: StorageEngine
+
+    static let logger: Logger = {
+        var logger = Logger(label: "kbs.test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    init(_ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 256 << 20) throws {
+        if choice == .file {
+            #expect(getuid() == 0, "KBS_ROOT_TESTS=1 needs root (loop devices, mkfs, mount)")
+        }
+        self.choice = choice
+        state = FileManager.default.temporaryDirectory.appendingPathComponent("kbs-test-\(UUID().uuidString)").path
+        let backend: PoolOptions.Backend = choice == .file ? .file(poolSize: 4 << 30) : .memory(memory)
+        engine = try StorageEngine.createPool(
+            at: state, options: PoolOptions(backend: backend, filesystem: filesystem, defaultDeviceSize: deviceSize),
+            logger: Self.logger)
+    }
+
+    /// Closes the engine and opens the pool again from disk, as after a daemon restart.
+    func reopen() throws {
+        try engine.close()
+        engine = try StorageEngine.open(stateDirectory: state, backend: choice == .memory ? memory : nil, logger: Self.logger)
+    }
+
+    deinit {
+        do {
+            try engine.close(destroy: true)
+        } catch {
+            Issue.record("could not destroy test pool \(state): \(error)")
+        }
+    }
+
+    /// Everything stored: snapshot and device records, for asserting that a refused call changed nothing.
+    func storedState() throws -> [String] {
+        try engine.store.read { (txn) throws(StorageError) -> [String] in
+            var lines: [String] = []
+            try txn.forEachSnapshot { lines.append("snapshot \($0)"); return true }
+            try txn.forEachDevice { lines.append("device \($0)"); return true }
+            return lines
+        }
+    }
+}
+
+/// Asserts that `body` throws a StorageError with `code` and leaves the pool's store unchanged.
+func expectRefused(
+    _ code: StorageError.Code, in pool: TestPool, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) throws {
+    let before = try pool.storedState()
+    do {
+        try body()
+        Issue.record("expected a \(code) error, but the call succeeded", sourceLocation: sourceLocation)
+    } catch let error as StorageError {
+        #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
+        #expect(!error.message.isEmpty, sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected StorageError, got \(error)", sourceLocation: sourceLocation)
+    }
+    #expect(try pool.storedState() == before, "a refused call changed the store", sourceLocation: sourceLocation)
+}
+
+/// Runs a command and returns its standard output; fails the test when it exits non-zero.
+@discardableResult
+func run(_ tool: String, _ arguments: String...) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "\(tool) \(arguments) exited \(process.terminationStatus)")
+    return String(decoding: data, as: UTF8.self)
+}

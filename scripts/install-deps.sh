@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, running and testing Kata Block Storage need.
+# Idempotent: packages already present are left alone. Run as root on Debian 12.
+set -euo pipefail
+
+packages=(
+  # C libraries the engine links (system-library targets CLMDB, CDeviceMapper, CArchive)
+  liblmdb-dev libdevmapper-dev libarchive-dev pkg-config
+  # real filesystems and block tools used by the file backend and its tests
+  e2fsprogs xfsprogs util-linux mount
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${missing[*]}; run this script as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
