@@ -36,35 +36,49 @@ static inline dev_t kbs_makedev(unsigned int major, unsigned int minor) { return
 static inline unsigned int kbs_major(dev_t dev) { return major(dev); }
 static inline unsigned int kbs_minor(dev_t dev) { return minor(dev); }
 
-struct kbs_extent_usage {
-    unsigned long long exclusive_bytes;
-    unsigned long long shared_bytes;
-    unsigned long long extents;
+struct kbs_extent {
+    unsigned long long logical;
+    unsigned long long physical;
+    unsigned long long length;
+    unsigned int flags;
 };
 
-/* Sums a file's mapped extents into those it owns alone and those shared with reflink clones. */
-static inline int kbs_fiemap_usage(int fd, struct kbs_extent_usage *out) {
+static const unsigned int KBS_FIEMAP_EXTENT_SHARED = FIEMAP_EXTENT_SHARED;
+
+/* Lists a file's mapped extents (after flushing it) into out[0..max). Sets *count to how many
+   exist; when that exceeds max, call again with a larger buffer. */
+static inline int kbs_fiemap_read(int fd, struct kbs_extent *out, unsigned int max, unsigned int *count) {
     enum { BATCH = 512 };
     char buffer[sizeof(struct fiemap) + BATCH * sizeof(struct fiemap_extent)];
     struct fiemap *map = (struct fiemap *)buffer;
     unsigned long long start = 0;
-    memset(out, 0, sizeof *out);
+    unsigned int n = 0;
+    unsigned int flags = FIEMAP_FLAG_SYNC;
     for (;;) {
         memset(map, 0, sizeof(struct fiemap));
         map->fm_start = start;
         map->fm_length = ~0ULL - start;
-        map->fm_flags = FIEMAP_FLAG_SYNC;
+        map->fm_flags = flags;
         map->fm_extent_count = BATCH;
         if (ioctl(fd, FS_IOC_FIEMAP, map) < 0) return -1;
-        if (map->fm_mapped_extents == 0) return 0;
+        flags = 0;
+        if (map->fm_mapped_extents == 0) break;
+        int last = 0;
         for (unsigned int i = 0; i < map->fm_mapped_extents; i++) {
             struct fiemap_extent *e = &map->fm_extents[i];
-            if (e->fe_flags & FIEMAP_EXTENT_SHARED) out->shared_bytes += e->fe_length;
-            else out->exclusive_bytes += e->fe_length;
-            out->extents++;
+            if (n < max) {
+                out[n].logical = e->fe_logical;
+                out[n].physical = e->fe_physical;
+                out[n].length = e->fe_length;
+                out[n].flags = e->fe_flags;
+            }
+            n++;
             start = e->fe_logical + e->fe_length;
-            if (e->fe_flags & FIEMAP_EXTENT_LAST) return 0;
+            if (e->fe_flags & FIEMAP_EXTENT_LAST) last = 1;
         }
+        if (last) break;
     }
+    *count = n;
+    return 0;
 }
 #endif

@@ -29,7 +29,7 @@ final class TestPool {
         return logger
     }()
 
-    init(_ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 256 << 20) throws {
+    init(_ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 1 << 30) throws {
         if choice == .file {
             #expect(getuid() == 0, "KBS_ROOT_TESTS=1 needs root (loop devices, mkfs, mount)")
         }

@@ -48,8 +48,9 @@ public protocol BlockBackend: Sendable {
     /// Deletes an inactive device. Deleting a missing device succeeds.
     func deleteDevice(_ id: UInt32) throws(StorageError)
 
-    /// Space the device holds alone and shares with others.
-    func usage(of id: UInt32) throws(StorageError) -> DeviceUsage
+    /// Space the device holds that differs from `base` (its parent's device), or, without a base,
+    /// that it shares with no other device.
+    func usage(of id: UInt32, comparedTo base: UInt32?) throws(StorageError) -> DeviceUsage
 
     /// Grows the device to `size` bytes (never shrinks).
     func resize(_ id: UInt32, to size: UInt64) throws(StorageError)

@@ -4,6 +4,9 @@ import Glibc
 /// Loop devices through the kernel's loop ioctls (no `losetup`).
 enum LoopDevice {
     static let major: UInt32 = 7
+    /// Logical block size of every loop device we attach: the same whatever the backing stack,
+    /// so filesystems made on one device mount on its clones.
+    static let blockSize: UInt32 = 4096
 
     /// Attaches `file` to a free loop device and returns its path.
     static func attach(_ file: String, readOnly: Bool, directIO: Bool) throws(StorageError) -> String {
@@ -22,7 +25,7 @@ enum LoopDevice {
                     let configured = try FileDescriptor.withOpened(path, readOnly ? O_RDONLY : O_RDWR) { (loop) throws(StorageError) -> Bool in
                         do throws(SystemCallError) {
                             try syscall("ioctl(\(path), LOOP_CONFIGURE)") {
-                                kbs_loop_configure(loop.raw, backing.raw, flags, 0, file)
+                                kbs_loop_configure(loop.raw, backing.raw, flags, blockSize, file)
                             }
                             return true
                         } catch where error.errno == EBUSY {

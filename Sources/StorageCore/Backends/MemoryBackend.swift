@@ -59,7 +59,7 @@ public final class MemoryBackend: BlockBackend {
         }
     }
 
-    public func usage(of id: UInt32) throws(StorageError) -> DeviceUsage {
+    public func usage(of id: UInt32, comparedTo base: UInt32?) throws(StorageError) -> DeviceUsage {
         try devices.withLock { (d) throws(StorageError) -> DeviceUsage in
             guard let device = d[id] else { throw missing(id) }
             return DeviceUsage(exclusiveBytes: device.written, sharedBytes: 0)

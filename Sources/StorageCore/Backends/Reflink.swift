@@ -39,14 +39,62 @@ enum Reflink {
         return (try? clone(a, to: b)) != nil
     }
 
-    /// Bytes of `path` held by it alone and bytes shared with clones.
-    static func extentUsage(_ path: String) throws(StorageError) -> DeviceUsage {
-        try FileDescriptor.withOpened(path, O_RDONLY) { (fd) throws(StorageError) -> DeviceUsage in
-            var usage = kbs_extent_usage()
-            try systemCall("ioctl(FS_IOC_FIEMAP, \(path))", "cannot read the extents of \(path)") {
-                kbs_fiemap_usage(fd.raw, &usage)
+    /// One mapped range of a file: `length` bytes at `logical` stored at `physical` on the disk.
+    struct Extent: Equatable {
+        var logical: UInt64
+        var physical: UInt64
+        var length: UInt64
+        var shared: Bool
+    }
+
+    /// The file's mapped extents in logical order, after flushing its dirty pages.
+    static func extents(_ path: String) throws(StorageError) -> [Extent] {
+        try FileDescriptor.withOpened(path, O_RDONLY) { (fd) throws(StorageError) -> [Extent] in
+            var capacity: UInt32 = 1024
+            while true {
+                var buffer = [kbs_extent](repeating: kbs_extent(), count: Int(capacity))
+                var count: UInt32 = 0
+                try systemCall("ioctl(FS_IOC_FIEMAP, \(path))", "cannot read the extents of \(path)") {
+                    buffer.withUnsafeMutableBufferPointer { kbs_fiemap_read(fd.raw, $0.baseAddress, capacity, &count) }
+                }
+                if count <= capacity {
+                    return buffer.prefix(Int(count)).map {
+                        Extent(logical: $0.logical, physical: $0.physical, length: $0.length,
+                               shared: $0.flags & KBS_FIEMAP_EXTENT_SHARED != 0)
+                    }
+                }
+                capacity = count + 64
             }
-            return DeviceUsage(exclusiveBytes: Int64(usage.exclusive_bytes), sharedBytes: Int64(usage.shared_bytes))
         }
+    }
+
+    /// Bytes of `path` stored differently from `base` at the same offsets (written since it was
+    /// cloned from `base`), and bytes still shared with `base`. Without a base: bytes not shared with any file.
+    static func usage(_ path: String, comparedTo base: String?) throws(StorageError) -> DeviceUsage {
+        let mine = try extents(path)
+        guard let base else {
+            let shared = mine.filter(\.shared).reduce(0) { $0 + $1.length }
+            let total = mine.reduce(0) { $0 + $1.length }
+            return DeviceUsage(exclusiveBytes: Int64(total - shared), sharedBytes: Int64(shared))
+        }
+        let theirs = try extents(base)
+        var same: UInt64 = 0
+        var j = 0
+        for e in mine {
+            // Skip base extents that end before this one starts; both lists are in logical order.
+            while j < theirs.count, theirs[j].logical + theirs[j].length <= e.logical { j += 1 }
+            var k = j
+            while k < theirs.count, theirs[k].logical < e.logical + e.length {
+                let b = theirs[k]
+                if b.physical &- b.logical == e.physical &- e.logical {
+                    let start = max(b.logical, e.logical)
+                    let end = min(b.logical + b.length, e.logical + e.length)
+                    if end > start { same += end - start }
+                }
+                k += 1
+            }
+        }
+        let total = mine.reduce(0) { $0 + $1.length }
+        return DeviceUsage(exclusiveBytes: Int64(total - same), sharedBytes: Int64(same))
     }
 }

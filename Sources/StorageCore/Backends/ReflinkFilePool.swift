@@ -39,7 +39,7 @@ public final class ReflinkFilePool: BlockBackend {
                     ftruncate(fd.raw, off_t(size))
                 }
             }
-            try ExternalTool.run("mkfs.xfs", ["-q", "-m", "reflink=1", "-L", "kata-pool", pool.xfsFile])
+            try ExternalTool.run("mkfs.xfs", ["-q", "-m", "reflink=1", "-b", "size=4096", "-s", "size=4096", "-L", "kata-pool", pool.xfsFile])
         }
         try pool.bringUp()
         try makeDirectory(pool.imagesDirectory)
@@ -126,8 +126,8 @@ public final class ReflinkFilePool: BlockBackend {
         }
     }
 
-    public func usage(of id: UInt32) throws(StorageError) -> DeviceUsage {
-        try Reflink.extentUsage(imagePath(id))
+    public func usage(of id: UInt32, comparedTo base: UInt32?) throws(StorageError) -> DeviceUsage {
+        try Reflink.usage(imagePath(id), comparedTo: base.map(imagePath))
     }
 
     public func resize(_ id: UInt32, to size: UInt64) throws(StorageError) {

@@ -11,11 +11,11 @@ public enum FilesystemType: String, Sendable, CaseIterable, Codable {
         case .ext4:
             // Prezeroed storage: no inode-table or journal zeroing now, no lazy init later in every clone.
             try ExternalTool.run("mkfs.ext4", [
-                "-q", "-F", "-m", "0", "-L", "kata-rootfs",
+                "-q", "-F", "-b", "4096", "-m", "0", "-L", "kata-rootfs",
                 "-E", "assume_storage_prezeroed=1,nodiscard", path,
             ])
         case .xfs:
-            try ExternalTool.run("mkfs.xfs", ["-q", "-f", "-K", "-L", "kata-rootfs", path])
+            try ExternalTool.run("mkfs.xfs", ["-q", "-f", "-K", "-b", "size=4096", "-s", "size=4096", "-L", "kata-rootfs", path])
         }
     }
 

@@ -76,12 +76,14 @@ extension StorageEngine {
 
     /// Space the snapshot holds of its own: bytes not shared with its parent, and inodes added.
     public func usage(_ key: String) throws(StorageError) -> SnapshotUsage {
+        // Compared with the parent's device (the base device for a snapshot without parent).
         let (record, device, parentDevice) = try store.read { (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord, UInt32) in
             let record = try requireSnapshot(key, in: txn)
             let device = try requireDevice(of: record, in: txn)
-            return (record, device, device.originID)
+            let parent = try txn.snapshot(id: record.parentID)?.deviceID ?? config.baseDeviceID
+            return (record, device, parent)
         }
-        let bytes = try backend.usage(of: device.id).exclusiveBytes
+        let bytes = try backend.usage(of: device.id, comparedTo: parentDevice).exclusiveBytes
         var inodes: Int64 = 0
         if let directory = mounts.directory(record.id) {
             inodes = usedInodes(mountedAt: directory) - (try superblockInodes(parentDevice) ?? 0)

@@ -115,30 +115,24 @@ public final class StorageEngine: Sendable {
         return engine
     }
 
-    /// Unmounts what this engine mounted and detaches every device; with `destroy`, deletes the pool too.
+    /// Unmounts what this engine mounted on the host. Devices stay attached: guests may be using them.
+    /// With `destroy`, detaches and deletes every device and the pool, and removes the state directory.
     public func close(destroy: Bool = false) throws(StorageError) {
         try mounts.unmountAll()
+        guard destroy else { return }
         let devices = try store.read { (txn) throws(StorageError) -> [DeviceRecord] in
             var all: [DeviceRecord] = []
             try txn.forEachDevice { all.append($0); return true }
             return all
         }
-        for device in devices where device.state == .active || destroy {
-            if !device.path.isEmpty { try backend.deactivate(device.id, path: device.path) }
-            if destroy { try backend.deleteDevice(device.id) }
-        }
-        if !destroy {
-            try store.write { (txn) throws(StorageError) in
-                for var device in devices where device.state == .active {
-                    // Active snapshots come back on the next open or `mounts` call.
-                    device.state = .inactive
-                    device.path = ""
-                    try txn.putDevice(device)
-                }
-            }
+        let attached = try backend.attachedDevices()
+        for device in devices {
+            if let path = attached[device.id] { try backend.deactivate(device.id, path: path) }
+            try backend.deleteDevice(device.id)
         }
         if let pool = backend as? ReflinkFilePool { try pool.shutDown() }
-        if destroy { removeTree(stateDirectory) }
+        removeTree(stateDirectory)
+        logger.info("pool destroyed", metadata: ["state": "\(stateDirectory)"])
     }
 
     // MARK: shared helpers

@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import StorageCore
+
+/// Real data through real mounts on the reflink file backend (root: loop devices, mkfs, mount).
+@Suite("File backend data", .serialized, .enabled(if: BackendChoice.rootTestsEnabled, "set KBS_ROOT_TESTS=1 (root)"))
+struct FileBackendDataTests {
+    private let fm = FileManager.default
+
+    private func write(_ text: String, to path: String) throws {
+        try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    private func read(_ path: String) throws -> String {
+        String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+    }
+
+    /// Files and directories under `root`, ignoring ext4's lost+found.
+    private func tree(_ root: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        let enumerator = fm.enumerator(atPath: root)
+        while let entry = enumerator?.nextObject() as? String {
+            if entry.hasPrefix("lost+found") { continue }
+            var isDir: ObjCBool = false
+            fm.fileExists(atPath: "\(root)/\(entry)", isDirectory: &isDir)
+            if isDir.boolValue {
+                result[entry] = "<dir>"
+            } else {
+                let data = try Data(contentsOf: URL(fileURLWithPath: "\(root)/\(entry)"))
+                result[entry] = data.count > 4096 ? "<\(data.count) bytes>" : String(decoding: data, as: UTF8.self)
+            }
+        }
+        return result
+    }
+
+    @Test("a 3-layer chain written through mounts: each layer holds exactly its contents", arguments: FilesystemType.allCases)
+    func threeLayers(_ filesystem: FilesystemType) throws {
+        let pool = try TestPool(.file, filesystem: filesystem)
+        let e = pool.engine
+
+        // Layer 1: a base tree.
+        let m1 = try e.prepare("l1")
+        #expect(m1[0].type == filesystem.rawValue)
+        #expect(m1[0].source.hasPrefix("/dev/loop"))
+        try e.withMountedSnapshot("l1") { root in
+            try write("hello", to: "\(root)/etc/greeting")
+            try write("v1", to: "\(root)/etc/version")
+            try write("doomed", to: "\(root)/tmp/remove-me")
+            try write("a", to: "\(root)/data/dir/a")
+            try write("b", to: "\(root)/data/dir/b")
+            let big = Data(repeating: 0xa5, count: 4 << 20) + Data("end".utf8)
+            try big.write(to: URL(fileURLWithPath: "\(root)/data/blob"))
+        }
+        try e.commit("L1", key: "l1")
+
+        // Layer 2: modify, delete, and replace a directory with a file.
+        _ = try e.prepare("l2", parent: "L1")
+        try e.withMountedSnapshot("l2") { root in
+            try write("v2", to: "\(root)/etc/version")
+            try fm.removeItem(atPath: "\(root)/tmp/remove-me")
+            try fm.removeItem(atPath: "\(root)/data/dir")
+            try write("now a file", to: "\(root)/data/dir")
+        }
+        try e.commit("L2", key: "l2")
+
+        // Layer 3: add.
+        _ = try e.prepare("l3", parent: "L2")
+        try e.withMountedSnapshot("l3") { root in try write("top", to: "\(root)/top/marker") }
+        try e.commit("L3", key: "l3")
+
+        let blobContents = Data(repeating: 0xa5, count: 4 << 20) + Data("end".utf8)
+        var expected: [String: [String: String]] = [:]
+        expected["L1"] = ["etc": "<dir>", "etc/greeting": "hello", "etc/version": "v1", "tmp": "<dir>", "tmp/remove-me": "doomed",
+                          "data": "<dir>", "data/dir": "<dir>", "data/dir/a": "a", "data/dir/b": "b"]
+        expected["L2"] = ["etc": "<dir>", "etc/greeting": "hello", "etc/version": "v2", "tmp": "<dir>", "data": "<dir>", "data/dir": "now a file"]
+        expected["L3"] = expected["L2"]!.merging(["top": "<dir>", "top/marker": "top"]) { a, _ in a }
+        for name in ["L1", "L2", "L3"] {
+            try e.withMountedSnapshot(name) { root in
+                var contents = try tree(root)
+                #expect(contents.removeValue(forKey: "data/blob") == "<\((4 << 20) + 3) bytes>", "\(name) lost data/blob")
+                #expect(contents == expected[name], "\(name)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: "\(root)/data/blob")) == blobContents)
+                // Committed layers mount read-only.
+                #expect(throws: (any Error).self) { try write("x", to: "\(root)/new") }
+            }
+        }
+
+        // Views are read-only at the mount and at the block device.
+        for name in ["L1", "L2", "L3"] {
+            let key = "view-\(name)"
+            let mounts = try e.view(key, parent: name)
+            #expect(mounts[0].options.contains("ro"))
+            let device = try #require(try e.inspect(key).device)
+            #expect(device.readOnly)
+            let ro = try String(contentsOfFile: "/sys/block/\((device.path as NSString).lastPathComponent)/ro", encoding: .utf8)
+            #expect(ro.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+            try e.withMountedSnapshot(key) { root in
+                var contents = try tree(root)
+                contents.removeValue(forKey: "data/blob")
+                #expect(contents == expected[name])
+                #expect(throws: (any Error).self) { try write("x", to: "\(root)/new") }
+            }
+            try e.remove(key)
+        }
+
+        // Clones share extents with their origin: checked with filefrag, independently of our FIEMAP code.
+        let pool2 = try #require(e.backend as? ReflinkFilePool)
+        let l3 = try #require(try e.inspect("L3").device)
+        let frag = try run("/usr/sbin/filefrag", "-v", pool2.imagePath(l3.id))
+        #expect(frag.contains("shared"), "L3's image shares no extents:\n\(frag)")
+        // L1 wrote a 4 MiB blob; L3 shares it, so L3's own bytes are far fewer.
+        let usage1 = try e.usage("L1")
+        let usage3 = try e.usage("L3")
+        #expect(usage1.size >= 4 << 20)
+        #expect(usage3.size < usage1.size)
+        #expect(usage1.inodes >= 8, "L1 added files and directories")
+        #expect(usage3.inodes >= 2, "L3 added top/ and top/marker")
+    }
+
+    @Test("a device busy with a foreign mount refuses remove and commit, and the store is unchanged")
+    func busyDevice() throws {
+        let pool = try TestPool(.file)
+        let e = pool.engine
+        let mounts = try e.prepare("busy")
+        let target = pool.state + "/foreign"
+        try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+        try run("/usr/bin/mount", "-t", mounts[0].type, mounts[0].source, target)
+        defer { _ = try? run("/usr/bin/umount", target) }
+        try expectRefused(.busy, in: pool) { try e.remove("busy") }
+        try expectRefused(.busy, in: pool) { try e.commit("done", key: "busy") }
+        _ = try? run("/usr/bin/umount", target)
+        try e.commit("done", key: "busy")
+    }
+
+    @Test("devices come back after they are detached behind the pool's back (reboot)")
+    func reattachAfterReboot() throws {
+        let pool = try TestPool(.file)
+        let e = pool.engine
+        _ = try e.prepare("a")
+        try e.withMountedSnapshot("a") { root in try write("kept", to: "\(root)/f") }
+        let before = try #require(try e.inspect("a").device)
+        try LoopDevice.detach(before.path)
+        try pool.reopen()
+        let after = try #require(try pool.engine.inspect("a").device)
+        #expect(after.state == .active)
+        #expect(LoopDevice.attachments().contains { $0.device == after.path })
+        let text = try pool.engine.withMountedSnapshot("a") { root in try read("\(root)/f") }
+        #expect(text == "kept")
+    }
+}
