@@ -74,15 +74,25 @@ extension StorageEngine {
         return result
     }
 
-    /// Space the snapshot holds of its own: bytes not shared with its parent, and inodes added.
-    public func usage(_ key: String) throws(StorageError) -> SnapshotUsage {
-        // Compared with the parent's device (the base device for a snapshot without parent).
-        let (record, device, parentDevice) = try store.read { (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord, UInt32) in
+    /// The snapshot, its device and its parent's device (the base device when it has no parent).
+    private func deviceAndParent(_ key: String) throws(StorageError) -> (SnapshotRecord, DeviceRecord, UInt32) {
+        try store.read { (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord, UInt32) in
             let record = try requireSnapshot(key, in: txn)
             let device = try requireDevice(of: record, in: txn)
             let parent = try txn.snapshot(id: record.parentID)?.deviceID ?? config.baseDeviceID
             return (record, device, parent)
         }
+    }
+
+    /// Bytes of the snapshot's device written since it left its parent, and bytes still shared with it.
+    public func deviceUsage(_ key: String) throws(StorageError) -> DeviceUsage {
+        let (_, device, parentDevice) = try deviceAndParent(key)
+        return try backend.usage(of: device.id, comparedTo: parentDevice)
+    }
+
+    /// Space the snapshot holds of its own: bytes not shared with its parent, and inodes added.
+    public func usage(_ key: String) throws(StorageError) -> SnapshotUsage {
+        let (record, device, parentDevice) = try deviceAndParent(key)
         let bytes = try backend.usage(of: device.id, comparedTo: parentDevice).exclusiveBytes
         var inodes: Int64 = 0
         if let directory = mounts.directory(record.id) {

@@ -13,13 +13,15 @@ public final class StorageEngine: Sendable {
     let config: PoolConfig
     let mounts: MountTable
     let logger: Logger
+    private let lock: EngineLock
 
     /// Largest accepted key or name, in UTF-8 bytes.
     public static let maxNameBytes = 64 * 1024
     /// Largest accepted label set, keys and values together, in bytes.
     public static let maxLabelBytes = 64 * 1024
 
-    private init(stateDirectory: String, store: GraphStore, backend: any BlockBackend, config: PoolConfig, logger: Logger) {
+    private init(stateDirectory: String, lock: EngineLock, store: GraphStore, backend: any BlockBackend, config: PoolConfig, logger: Logger) {
+        self.lock = lock
         self.stateDirectory = stateDirectory
         self.store = store
         self.backend = backend
@@ -34,6 +36,7 @@ public final class StorageEngine: Sendable {
     /// Makes a new pool in `stateDirectory`: backend, base device formatted once, settings.
     public static func createPool(at stateDirectory: String, options: PoolOptions, logger: Logger) throws(StorageError) -> StorageEngine {
         try ReflinkFilePool.makeDirectory(metadataDirectory(stateDirectory))
+        let lock = try EngineLock(stateDirectory: stateDirectory)
         let store = try GraphStore(directory: metadataDirectory(stateDirectory))
         if try store.read({ (txn) throws(StorageError) in try txn.metaLabels("pool") }) != nil {
             throw StorageError(.alreadyExists, "a pool already exists in \(stateDirectory); use `snapctl pool status` or choose another --state-dir")
@@ -79,7 +82,7 @@ public final class StorageEngine: Sendable {
             "state": "\(stateDirectory)", "backend": "\(backend.kind)", "layout": "\(layout)",
             "filesystem": "\(options.filesystem.rawValue)", "deviceSize": "\(options.defaultDeviceSize)",
         ])
-        return StorageEngine(stateDirectory: stateDirectory, store: store, backend: backend, config: config, logger: logger)
+        return StorageEngine(stateDirectory: stateDirectory, lock: lock, store: store, backend: backend, config: config, logger: logger)
     }
 
     /// Opens the pool in `stateDirectory` and reconciles the store with the backend.
@@ -89,6 +92,7 @@ public final class StorageEngine: Sendable {
         guard access(metadata, F_OK) == 0 else {
             throw StorageError(.notFound, "no pool in \(stateDirectory); create one with `snapctl pool create --state-dir \(stateDirectory)`")
         }
+        let lock = try EngineLock(stateDirectory: stateDirectory)
         let store = try GraphStore(directory: metadata)
         guard let labels = try store.read({ (txn) throws(StorageError) in try txn.metaLabels("pool") }) else {
             throw StorageError(.notFound, "no pool in \(stateDirectory) (creation did not finish); remove the directory and create the pool again")
@@ -110,7 +114,7 @@ public final class StorageEngine: Sendable {
                 throw StorageError(.unavailable, "the pool in \(stateDirectory) uses the \(config.backend) backend, which this build does not have")
             }
         }
-        let engine = StorageEngine(stateDirectory: stateDirectory, store: store, backend: chosen, config: config, logger: logger)
+        let engine = StorageEngine(stateDirectory: stateDirectory, lock: lock, store: store, backend: chosen, config: config, logger: logger)
         try engine.reconcile()
         return engine
     }
@@ -119,6 +123,7 @@ public final class StorageEngine: Sendable {
     /// With `destroy`, detaches and deletes every device and the pool, and removes the state directory.
     public func close(destroy: Bool = false) throws(StorageError) {
         try mounts.unmountAll()
+        defer { lock.release() }
         guard destroy else { return }
         let devices = try store.read { (txn) throws(StorageError) -> [DeviceRecord] in
             var all: [DeviceRecord] = []

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import StorageCore
+
+struct PoolCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pool",
+        abstract: "Create, inspect and destroy the pool.",
+        subcommands: [Create.self, Status.self, Destroy.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a pool in the state directory.")
+        @OptionGroup var global: GlobalOptions
+
+        @Option(help: "Backend: file (reflinked image files on XFS).")
+        var backend: String = "file"
+
+        @Option(help: "Size of the XFS pool file made when the state directory cannot reflink.")
+        var poolSize: ByteSize = ByteSize(bytes: 64 << 30)
+
+        @Option(help: "Size of every new empty device.")
+        var deviceSize: ByteSize = ByteSize(bytes: 10 << 30)
+
+        @Option(help: "Filesystem on the devices: ext4 or xfs.")
+        var filesystem: String = "ext4"
+
+        func validate() throws {
+            guard backend == "file" else {
+                throw ValidationError("backend \(backend) is not available in this build; use --backend file")
+            }
+            guard FilesystemType(rawValue: filesystem) != nil else {
+                throw ValidationError("--filesystem must be ext4 or xfs")
+            }
+            guard deviceSize.bytes >= 512 << 20 else { throw ValidationError("--device-size must be at least 512MiB") }
+            guard poolSize.bytes >= deviceSize.bytes / 8 else { throw ValidationError("--pool-size is too small") }
+        }
+
+        func run() throws {
+            let engine = try StorageEngine.createPool(
+                at: global.stateDir,
+                options: PoolOptions(backend: .file(poolSize: poolSize.bytes), filesystem: FilesystemType(rawValue: filesystem)!,
+                                     defaultDeviceSize: deviceSize.bytes),
+                logger: global.logger())
+            try printStatus(try engine.status(), global)
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show data and metadata space and counts.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try printStatus(try global.openEngine().status(), global)
+        }
+    }
+
+    struct Destroy: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Detach and delete every device and remove the state directory.")
+        @OptionGroup var global: GlobalOptions
+
+        @Flag(help: "Required: confirms that every snapshot is to be deleted.")
+        var force = false
+
+        func validate() throws {
+            guard force else { throw ValidationError("destroying a pool deletes every snapshot; pass --force to confirm") }
+        }
+
+        func run() throws {
+            try global.openEngine().close(destroy: true)
+            if !global.quiet { print("destroyed pool in \(global.stateDir)") }
+        }
+    }
+}
+
+func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
+    if global.format == .json {
+        try printJSON(status)
+        return
+    }
+    if global.quiet { return }
+    let rows: [[String]] = [
+        ["backend", "\(status.backend) (\(status.layout))"],
+        ["filesystem", status.filesystem.rawValue],
+        ["device size", ByteSize.format(Int64(status.defaultDeviceSize))],
+        ["data", "\(ByteSize.format(status.data.usedBytes)) used of \(ByteSize.format(status.data.totalBytes))"],
+        ["metadata", "\(ByteSize.format(status.metadata.usedBytes)) used of \(ByteSize.format(status.metadata.totalBytes))"],
+        ["snapshots", "\(status.snapshots)"],
+        ["devices", "\(status.devices) (\(status.faultyDevices) faulty)"],
+    ]
+    printTable(["FIELD", "VALUE"], rows)
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    for row in all {
+        let cells = row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }
+        print(cells.joined(separator: "  "))
+    }
+}

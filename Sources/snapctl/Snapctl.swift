@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StorageCore
+
+@main
+struct Snapctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapctl",
+        abstract: "Administer Kata Block Storage pools and snapshots.",
+        discussion: "Snapshots are copy-on-write block devices with a filesystem, ready to hand to a VM guest.",
+        subcommands: [PoolCommand.self, SnapshotCommand.self, CleanupCommand.self]
+    )
+}
+
+/// Flags every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "State directory holding the pool and its metadata.")
+    var stateDir: String = "/var/lib/kata-block"
+
+    @Option(name: .long, help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @Flag(name: .shortAndLong, help: "Print only names (or nothing) instead of tables.")
+    var quiet = false
+
+    @Flag(name: .long, help: "Log at debug level to standard error.")
+    var verbose = false
+
+    func logger() -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        var logger = Logger(label: "snapctl")
+        logger.logLevel = verbose ? .debug : .warning
+        return logger
+    }
+
+    func openEngine() throws -> StorageEngine {
+        try StorageEngine.open(stateDirectory: stateDir, logger: logger())
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table
+    case json
+}
+
+/// Sizes like 10GiB, 512MiB, 4G or plain bytes.
+struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
+    var bytes: UInt64
+
+    init(bytes: UInt64) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let units: [(String, UInt64)] = [
+            ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+            ("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1),
+        ]
+        for (suffix, scale) in units where argument.hasSuffix(suffix) {
+            guard let value = UInt64(argument.dropLast(suffix.count)) else { return nil }
+            bytes = value * scale
+            return
+        }
+        guard let value = UInt64(argument) else { return nil }
+        bytes = value
+    }
+
+    var description: String { Self.format(Int64(bytes)) }
+
+    static func format(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes)B" : String(format: "%.1f%@", value, units[unit])
+    }
+}
