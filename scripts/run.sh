@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# New machine, one command: install what is needed, build, and run the main job on the embedded default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "run.sh needs root (loop devices, mkfs, mount)" >&2; exit 1; }
+scripts/install-deps.sh
+modprobe loop 2>/dev/null || true
+swift build -c release --product snapctl
+scripts/demo.sh .build/release/snapctl
