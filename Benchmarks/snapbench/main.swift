@@ -1,1 +1,232 @@
-print("x")
+// snapbench: in-process engine operations on the reflink file backend, printed as numbers.
+// Usage: snapbench [--snapshots N] [--samples N] [--state-dir DIR]   (root: loop devices, mkfs)
+import Foundation
+import Glibc
+import Logging
+import StorageCore
+
+struct Options {
+    var snapshots = 10_000
+    var samples = 200
+    var stateDirectory = "/tmp/snapbench-\(getpid())"
+
+    init(_ arguments: [String]) {
+        var i = 1
+        while i < arguments.count {
+            let value = i + 1 < arguments.count ? arguments[i + 1] : ""
+            switch arguments[i] {
+            case "--snapshots": snapshots = Int(value) ?? snapshots
+            case "--samples": samples = Int(value) ?? samples
+            case "--state-dir": stateDirectory = value
+            default:
+                FileHandle.standardError.write(Data("usage: snapbench [--snapshots N] [--samples N] [--state-dir DIR]\n".utf8))
+                exit(2)
+            }
+            i += 2
+        }
+    }
+}
+
+func now() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Nanoseconds per call of each sample.
+struct Samples {
+    var values: [Double] = []
+
+    mutating func time(_ body: () throws -> Void) rethrows {
+        let start = now()
+        try body()
+        values.append(Double(now() - start))
+    }
+
+    func percentile(_ p: Double) -> Double {
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+
+    var median: Double { percentile(0.5) }
+}
+
+struct Row {
+    var operation: String
+    var count: Int
+    var median: Double
+    var p90: Double
+    var opsPerSecond: Double
+    var target: String
+}
+
+var rows: [Row] = []
+
+@MainActor
+func record(_ name: String, _ samples: Samples, target: String = "") {
+    let total = samples.values.reduce(0, +)
+    rows.append(Row(operation: name, count: samples.values.count, median: samples.median, p90: samples.percentile(0.9),
+                    opsPerSecond: Double(samples.values.count) / (total / 1e9), target: target))
+    progress("\(name): median \(String(format: "%.1f", samples.median / 1000)) µs")
+}
+
+/// Throughput of a tight loop, for calls too fast to time one by one.
+@MainActor
+func recordThroughput(_ name: String, count: Int, target: String, _ body: (Int) throws -> Void) rethrows {
+    let start = now()
+    for i in 0..<count { try body(i) }
+    let elapsed = Double(now() - start)
+    rows.append(Row(operation: name, count: count, median: elapsed / Double(count), p90: .nan,
+                    opsPerSecond: Double(count) / (elapsed / 1e9), target: target))
+    progress("\(name): \(Int(Double(count) / (elapsed / 1e9))) ops/s")
+}
+
+func progress(_ message: String) {
+    FileHandle.standardError.write(Data("snapbench: \(message)\n".utf8))
+}
+
+/// The shell-out peer: the same clone + attach + detach through `cp --reflink` and `losetup`.
+func shellPeer(imageDirectory: String, base: String, samples: Int) throws -> Samples {
+    var result = Samples()
+    for i in 0..<samples {
+        let image = "\(imageDirectory)/peer-\(i).img"
+        try result.time {
+            try runTool("/usr/bin/cp", ["--reflink=always", base, image])
+            let device = try runTool("/usr/sbin/losetup", ["--find", "--show", "--direct-io=on", "--sector-size", "4096", image])
+            try runTool("/usr/sbin/losetup", ["-d", device.trimmingCharacters(in: .whitespacesAndNewlines)])
+        }
+        unlink(image)
+    }
+    return result
+}
+
+@discardableResult
+func runTool(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw StorageError(.internal, "\(path) \(arguments) failed") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+let options = Options(CommandLine.arguments)
+guard getuid() == 0 else {
+    progress("needs root (loop devices, mkfs, mount)")
+    exit(1)
+}
+var logger = Logger(label: "snapbench")
+logger.logLevel = .warning
+let engine = try StorageEngine.createPool(
+    at: options.stateDirectory,
+    options: PoolOptions(backend: .file(poolSize: 64 << 30), filesystem: .ext4, defaultDeviceSize: 10 << 30),
+    logger: logger)
+defer { try? engine.close(destroy: true) }
+let n = options.samples
+
+// prepare (graph + reflink clone + loop attach), commit (detach), remove (detach + delete)
+var prepare = Samples()
+for i in 0..<n { try prepare.time { _ = try engine.prepare("bench/prepare/\(i)") } }
+record("prepare (graph + clone + loop attach)", prepare, target: "median <= 2 ms")
+
+var commit = Samples()
+for i in 0..<n { try commit.time { try engine.commit("bench/layer/\(i)", key: "bench/prepare/\(i)") } }
+record("commit (graph + loop detach)", commit)
+
+var prepareOnParent = Samples()
+for i in 0..<n { try prepareOnParent.time { _ = try engine.prepare("bench/child/\(i)", parent: "bench/layer/\(i)") } }
+record("prepare on a parent", prepareOnParent, target: "median <= 2 ms")
+
+var view = Samples()
+for i in 0..<n { try view.time { _ = try engine.view("bench/view/\(i)", parent: "bench/layer/\(i)") } }
+record("view", view)
+
+var mounts = Samples()
+for i in 0..<n { try mounts.time { _ = try engine.mounts("bench/child/\(i)") } }
+record("mounts", mounts)
+
+var remove = Samples()
+for i in 0..<n {
+    try remove.time { try engine.remove("bench/view/\(i)") }
+}
+record("remove (detach + delete)", remove)
+for i in 0..<n {
+    try engine.remove("bench/child/\(i)")
+    try engine.remove("bench/layer/\(i)")
+}
+
+// A store of `snapshots` committed snapshots, for stat and walk.
+progress("filling the store with \(options.snapshots) snapshots")
+for i in 0..<options.snapshots {
+    _ = try engine.prepare("fill/\(i)", labels: ["containerd.io/snapshot.ref": "sha256:\(i)"])
+    try engine.commit("fill/committed/\(i)", key: "fill/\(i)", labels: ["containerd.io/snapshot.ref": "sha256:\(i)"])
+    if i % 1000 == 999 { progress("  \(i + 1) / \(options.snapshots)") }
+}
+try recordThroughput("stat", count: 200_000, target: ">= 100k/s") { i in
+    _ = try engine.stat("fill/committed/\(i % options.snapshots)")
+}
+var walk = Samples()
+for _ in 0..<20 {
+    try walk.time {
+        var count = 0
+        try engine.walk { _ in count += 1 }
+        precondition(count >= options.snapshots)
+    }
+}
+record("walk over \(options.snapshots)", walk)
+var filtered = Samples()
+for i in 0..<20 {
+    try filtered.time {
+        let hits = try engine.list(SnapshotFilter(anyOf: [[.init(.label("containerd.io/snapshot.ref"), .equals("sha256:\(i)"))]]))
+        precondition(hits.count == 1)
+    }
+}
+record("walk over \(options.snapshots) with a label filter", filtered)
+
+// prepare time against chain depth
+progress("building a chain 1,000 deep")
+var parent: String?
+for depth in 1...1_000 {
+    _ = try engine.prepare("chain/active/\(depth)", parent: parent)
+    try engine.commit("chain/\(depth)", key: "chain/active/\(depth)")
+    parent = "chain/\(depth)"
+}
+for depth in [1, 100, 1_000] {
+    var atDepth = Samples()
+    for i in 0..<min(n, 100) {
+        try atDepth.time { _ = try engine.prepare("chain/top/\(depth)/\(i)", parent: "chain/\(depth)") }
+    }
+    record("prepare at chain depth \(depth)", atDepth, target: "flat")
+    // Same number of attached devices for every depth.
+    for i in 0..<min(n, 100) { try engine.remove("chain/top/\(depth)/\(i)") }
+}
+
+// The peer: what a tool that shells out to cp and losetup pays for the same clone + attach + detach.
+let imageDirectory = "\(options.stateDirectory)/pool/xfs/images"
+let baseImage = try FileManager.default.contentsOfDirectory(atPath: imageDirectory).filter { $0.hasSuffix(".img") }.sorted()
+    .map { "\(imageDirectory)/\($0)" }.first!
+var ours = Samples()
+for i in 0..<min(n, 100) {
+    try ours.time {
+        _ = try engine.prepare("peer/ours/\(i)")
+        try engine.commit("peer/ours/committed/\(i)", key: "peer/ours/\(i)")
+    }
+}
+record("ours: prepare + commit (clone, attach, detach)", ours)
+record("peer: cp --reflink + losetup attach + detach", try shellPeer(imageDirectory: imageDirectory, base: baseImage, samples: min(n, 100)))
+
+print("")
+print("snapbench: reflink file backend (XFS pool file on loop), ext4 devices, \(options.snapshots) snapshots in the store")
+let header = ["operation", "count", "median µs", "p90 µs", "ops/s", "target"]
+let table = rows.map { row in
+    [row.operation, "\(row.count)", String(format: "%.1f", row.median / 1000),
+     row.p90.isNaN ? "-" : String(format: "%.1f", row.p90 / 1000), String(format: "%.0f", row.opsPerSecond), row.target]
+}
+let widths = header.indices.map { c in ([header] + table).map { $0[c].count }.max()! }
+for line in [header] + table {
+    print(line.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+}

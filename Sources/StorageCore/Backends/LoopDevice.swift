@@ -63,6 +63,16 @@ enum LoopDevice {
         }
     }
 
+    /// The file attached to the loop device at `path`, or nil when it is detached or not a loop device.
+    static func backingFile(of path: String) -> String? {
+        guard path.hasPrefix("/dev/loop"), var file = readSmallFile("/sys/block/\(path.dropFirst(5))/loop/backing_file") else {
+            return nil
+        }
+        while file.last == "\n" { file.removeLast() }
+        if file.hasSuffix(" (deleted)") { file.removeLast(" (deleted)".count) }
+        return file
+    }
+
     /// Every attached loop device and the file behind it, read from sysfs.
     static func attachments() -> [(device: String, file: String)] {
         guard let dir = opendir("/sys/block") else { return [] }
@@ -71,11 +81,7 @@ enum LoopDevice {
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard name.hasPrefix("loop") else { continue }
-            if var file = readSmallFile("/sys/block/\(name)/loop/backing_file") {
-                while file.last == "\n" { file.removeLast() }
-                if file.hasSuffix(" (deleted)") { file.removeLast(" (deleted)".count) }
-                result.append(("/dev/\(name)", file))
-            }
+            if let file = backingFile(of: "/dev/\(name)") { result.append(("/dev/\(name)", file)) }
         }
         return result
     }

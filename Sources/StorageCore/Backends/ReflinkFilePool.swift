@@ -111,7 +111,7 @@ public final class ReflinkFilePool: BlockBackend {
 
     public func deactivate(_ id: UInt32, path: String) throws(StorageError) {
         // Only detach a loop device that really is ours: paths in the store can be stale after a reboot.
-        guard LoopDevice.attachments().contains(where: { $0.device == path && $0.file == imagePath(id) }) else { return }
+        guard LoopDevice.backingFile(of: path) == imagePath(id) else { return }
         try LoopDevice.detach(path)
     }
 
