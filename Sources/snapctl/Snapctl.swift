@@ -9,7 +9,7 @@ struct Snapctl: ParsableCommand {
         commandName: "snapctl",
         abstract: "Administer Kata Block Storage pools and snapshots.",
         discussion: "Snapshots are copy-on-write block devices with a filesystem, ready to hand to a VM guest.",
-        subcommands: [PoolCommand.self, SnapshotCommand.self, CleanupCommand.self]
+        subcommands: [PoolCommand.self, SnapshotCommand.self, FsckCommand.self, CleanupCommand.self]
     )
 }
 

@@ -47,8 +47,14 @@ final class TestPool {
         engine = try StorageEngine.open(stateDirectory: state, backend: choice == .memory ? memory : nil, logger: Self.logger)
     }
 
+    /// Opens the pool again after `engine.close()` handed it to another process.
+    func reopenAfterClose() throws {
+        engine = try StorageEngine.open(stateDirectory: state, backend: choice == .memory ? memory : nil, logger: Self.logger)
+    }
+
     deinit {
         do {
+            #expect(try engine.checkConsistency() == [], "pool \(state) is inconsistent at the end of the test")
             try engine.close(destroy: true)
         } catch {
             Issue.record("could not destroy test pool \(state): \(error)")

@@ -67,10 +67,13 @@ extension StorageEngine {
         }
 
         // 2. The backend: an O(1) copy-on-write snapshot of the origin, then attach.
+        CrashPoint.prepareAfterRecord.hit()
         var path: String?
         do throws(StorageError) {
             try backend.snapshotDevice(device.id, from: device.originID)
+            CrashPoint.prepareAfterClone.hit()
             path = try backend.activate(device.id, readOnly: kind == .view)
+            CrashPoint.prepareAfterAttach.hit()
         } catch {
             if let path { try? backend.deactivate(device.id, path: path) }
             try? backend.deleteDevice(device.id)
@@ -123,6 +126,7 @@ extension StorageEngine {
         }
 
         // 2. Detach: the committed contents are final once no writer is attached.
+        CrashPoint.commitAfterMark.hit()
         if device.state == .deactivating {
             do throws(StorageError) {
                 try backend.deactivate(device.id, path: device.path)
@@ -135,6 +139,8 @@ extension StorageEngine {
                 throw error
             }
         }
+
+        CrashPoint.commitAfterDetach.hit()
 
         // 3. Rename, change kind and record the detached device in one transaction.
         try store.write { (txn) throws(StorageError) in
@@ -178,12 +184,14 @@ extension StorageEngine {
         }
 
         // 2. Detach and delete.
+        CrashPoint.removeAfterMark.hit()
         do throws(StorageError) {
             if !device.path.isEmpty { try backend.deactivate(device.id, path: device.path) }
         } catch {
             try? store.write { (txn) throws(StorageError) in try txn.putDevice(previous) }
             throw error
         }
+        CrashPoint.removeAfterDetach.hit()
         do throws(StorageError) {
             try backend.deleteDevice(device.id)
         } catch {
@@ -195,6 +203,8 @@ extension StorageEngine {
             }
             throw error
         }
+
+        CrashPoint.removeAfterDelete.hit()
 
         // 3. Forget both.
         try store.write { (txn) throws(StorageError) in

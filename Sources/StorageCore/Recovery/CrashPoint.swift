@@ -1,0 +1,23 @@
+import Glibc
+
+/// Named points between a stored "trying" state and the backend call's outcome where tests make
+/// the process die (`KBS_CRASH_AT=<name>`), to prove that every such point is recoverable.
+enum CrashPoint: String, CaseIterable {
+    case prepareAfterRecord = "prepare.after-record"
+    case prepareAfterClone = "prepare.after-clone"
+    case prepareAfterAttach = "prepare.after-attach"
+    case commitAfterMark = "commit.after-mark"
+    case commitAfterDetach = "commit.after-detach"
+    case removeAfterMark = "remove.after-mark"
+    case removeAfterDetach = "remove.after-detach"
+    case removeAfterDelete = "remove.after-delete"
+
+    /// Read once per process; unset in production.
+    private static let armed: CrashPoint? = getenv("KBS_CRASH_AT").flatMap { CrashPoint(rawValue: String(cString: $0)) }
+
+    /// Ends the process at once, as a kill -9 would, when this point is armed.
+    @inline(__always)
+    func hit() {
+        if Self.armed == self { _exit(86) }
+    }
+}
