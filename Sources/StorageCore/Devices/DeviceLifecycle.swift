@@ -39,8 +39,19 @@ extension StorageEngine {
             return device
         }
         guard let device else { return }
+        try detachMarked(device)
+        try store.write { (txn) throws(StorageError) in
+            var done = device
+            try done.move(to: .inactive)
+            try txn.putDevice(done)
+        }
+    }
+
+    /// Runs the backend detach for a device already stored as "deactivating"; if the backend
+    /// refuses, stores it as "active" again and rethrows.
+    func detachMarked(_ device: DeviceRecord) throws(StorageError) {
         do throws(StorageError) {
-            try backend.deactivate(id, path: device.path)
+            try backend.deactivate(device.id, path: device.path)
         } catch {
             try? store.write { (txn) throws(StorageError) in
                 var back = device
@@ -48,11 +59,6 @@ extension StorageEngine {
                 try txn.putDevice(back)
             }
             throw error
-        }
-        try store.write { (txn) throws(StorageError) in
-            var done = device
-            try done.move(to: .inactive)
-            try txn.putDevice(done)
         }
     }
 }

@@ -127,18 +127,7 @@ extension StorageEngine {
 
         // 2. Detach: the committed contents are final once no writer is attached.
         CrashPoint.commitAfterMark.hit()
-        if device.state == .deactivating {
-            do throws(StorageError) {
-                try backend.deactivate(device.id, path: device.path)
-            } catch {
-                try? store.write { (txn) throws(StorageError) in
-                    var back = device
-                    try back.move(to: .active)
-                    try txn.putDevice(back)
-                }
-                throw error
-            }
-        }
+        if device.state == .deactivating { try detachMarked(device) }
 
         CrashPoint.commitAfterDetach.hit()
 
