@@ -52,9 +52,6 @@ public protocol BlockBackend: Sendable {
     /// that it shares with no other device.
     func usage(of id: UInt32, comparedTo base: UInt32?) throws(StorageError) -> DeviceUsage
 
-    /// Grows the device to `size` bytes (never shrinks).
-    func resize(_ id: UInt32, to size: UInt64) throws(StorageError)
-
     /// Every device attached right now and its block device path.
     func attachedDevices() throws(StorageError) -> [UInt32: String]
 

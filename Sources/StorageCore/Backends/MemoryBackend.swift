@@ -66,13 +66,6 @@ public final class MemoryBackend: BlockBackend {
         }
     }
 
-    public func resize(_ id: UInt32, to size: UInt64) throws(StorageError) {
-        try devices.withLock { (d) throws(StorageError) in
-            guard d[id] != nil else { throw missing(id) }
-            d[id]!.size = max(d[id]!.size, size)
-        }
-    }
-
     public func attachedDevices() throws(StorageError) -> [UInt32: String] {
         devices.withLock { $0.compactMapValues(\.path) }
     }

@@ -130,16 +130,6 @@ public final class ReflinkFilePool: BlockBackend {
         try Reflink.usage(imagePath(id), comparedTo: base.map(imagePath))
     }
 
-    public func resize(_ id: UInt32, to size: UInt64) throws(StorageError) {
-        let path = imagePath(id)
-        try FileDescriptor.withOpened(path, O_RDWR) { (fd) throws(StorageError) in
-            var st = stat()
-            try systemCall("fstat(\(path))", "cannot stat \(path)") { fstat(fd.raw, &st) }
-            guard UInt64(st.st_size) < size else { return }
-            try systemCall("ftruncate(\(path))", "cannot grow device image \(path)") { ftruncate(fd.raw, off_t(size)) }
-        }
-    }
-
     public func attachedDevices() throws(StorageError) -> [UInt32: String] {
         var result: [UInt32: String] = [:]
         let prefix = "\(imagesDirectory)/dev-"
