@@ -63,7 +63,7 @@ for layer in layer-1 layer-2 layer-3; do
   step "contents of $layer (through a read-only view)"
   s snapshot view "$layer-view" "$layer" >/dev/null
   mount_snapshot "$layer-view"
-  (cd "$mnt" && find . -path ./lost+found -prune -o -print | sort | while read -r f; do
+  (cd "$mnt" && find . | sort | while read -r f; do
      if [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 100 ]; then printf '%-22s %s\n' "$f" "$(cat "$f")"; else printf '%s\n' "$f"; fi
    done)
   umount "$mnt"

@@ -4,12 +4,12 @@ import Logging
 import StorageCore
 
 @main
-struct Snapctl: ParsableCommand {
+struct Snapctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapctl",
         abstract: "Administer Kata Block Storage pools and snapshots.",
         discussion: "Snapshots are copy-on-write block devices with a filesystem, ready to hand to a VM guest.",
-        subcommands: [PoolCommand.self, SnapshotCommand.self, FsckCommand.self, CleanupCommand.self]
+        subcommands: [PoolCommand.self, SnapshotCommand.self, ServeCommand.self, FsckCommand.self, CleanupCommand.self]
     )
 }
 
@@ -55,29 +55,11 @@ struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
     init(bytes: UInt64) { self.bytes = bytes }
 
     init?(argument: String) {
-        let units: [(String, UInt64)] = [
-            ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
-            ("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1),
-        ]
-        for (suffix, scale) in units where argument.hasSuffix(suffix) {
-            guard let value = UInt64(argument.dropLast(suffix.count)) else { return nil }
-            bytes = value * scale
-            return
-        }
-        guard let value = UInt64(argument) else { return nil }
-        bytes = value
+        guard let bytes = ByteCount.parse(argument) else { return nil }
+        self.bytes = bytes
     }
 
     var description: String { Self.format(Int64(bytes)) }
 
-    static func format(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes)B" : String(format: "%.1f%@", value, units[unit])
-    }
+    static func format(_ bytes: Int64) -> String { ByteCount.format(bytes) }
 }

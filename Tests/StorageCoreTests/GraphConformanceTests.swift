@@ -135,7 +135,7 @@ struct GraphConformanceTests {
             try txn.putDevice(DeviceRecord(id: device, snapshotID: id, originID: baseID, sizeBytes: 1, state: .creating))
         }
         let half = try engine.inspect("half-made").device!.id
-        try engine.backend.snapshotDevice(half, from: baseID)
+        try engine.backend.snapshotDevice(half, from: baseID, originPath: nil)
         try pool.reopen()
         #expect(throws: StorageError.self) { try pool.engine.stat("half-made") }
         #expect(try !pool.engine.backend.deviceIDs().contains(half))

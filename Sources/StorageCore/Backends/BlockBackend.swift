@@ -36,14 +36,19 @@ public protocol BlockBackend: Sendable {
     func createDevice(_ id: UInt32, size: UInt64) throws(StorageError)
 
     /// Creates `id` as a copy-on-write snapshot of `origin`, in time independent of the size.
-    /// The origin may be active; the backend quiesces it as needed.
-    func snapshotDevice(_ id: UInt32, from origin: UInt32) throws(StorageError)
+    /// The origin may be attached (at `originPath`); the backend quiesces it as needed.
+    func snapshotDevice(_ id: UInt32, from origin: UInt32, originPath: String?) throws(StorageError)
+
+    /// Grows a detached device to `size` bytes.
+    func grow(_ id: UInt32, to size: UInt64) throws(StorageError)
 
     /// Attaches the device and returns its block device path.
     func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String
 
-    /// Detaches the device attached at `path`.
-    func deactivate(_ id: UInt32, path: String) throws(StorageError)
+    /// Detaches the device attached at `path`. Returns true when the detach is deferred until the
+    /// device's last user (a mount elsewhere) lets go; the device is flushed either way.
+    @discardableResult
+    func deactivate(_ id: UInt32, path: String) throws(StorageError) -> Bool
 
     /// Deletes an inactive device. Deleting a missing device succeeds.
     func deleteDevice(_ id: UInt32) throws(StorageError)

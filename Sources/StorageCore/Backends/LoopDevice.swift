@@ -41,15 +41,21 @@ enum LoopDevice {
         }
     }
 
-    /// Detaches the loop device at `path`. Refuses with `busy` while it is mounted or held open exclusively.
-    static func detach(_ path: String) throws(StorageError) {
-        let fd: Int32
+    /// Detaches the loop device at `path`. While a filesystem on it is still mounted, the kernel
+    /// detaches it when the last user lets go (deferred, like device-mapper's deferred remove);
+    /// the filesystem is frozen and thawed first so that everything written so far is in the file.
+    @discardableResult
+    static func detach(_ path: String) throws(StorageError) -> Bool {
+        var deferred = false
+        var fd: Int32
         do throws(SystemCallError) {
             fd = try syscall("open(\(path), O_EXCL)") { open(path, O_RDONLY | O_EXCL | O_CLOEXEC) }
         } catch where error.errno == ENOENT || error.errno == ENXIO {
-            return
+            return false
         } catch where error.errno == EBUSY {
-            throw StorageError(.busy, "\(path) is mounted or in use; unmount it first")
+            try FilesystemFreeze.flush(devicePath: path)
+            deferred = true
+            fd = try systemCall("open(\(path))", "cannot open \(path) to detach it") { open(path, O_RDONLY | O_CLOEXEC) }
         } catch {
             throw error.storageError("cannot open \(path) to detach it")
         }
@@ -57,10 +63,16 @@ enum LoopDevice {
         do throws(SystemCallError) {
             try syscall("ioctl(\(path), LOOP_CLR_FD)") { kbs_loop_clear(fd) }
         } catch where error.errno == ENXIO {
-            return  // already detached
+            return false  // already detached
         } catch {
             throw error.storageError("cannot detach \(path)")
         }
+        return deferred
+    }
+
+    /// Whether the loop device at `path` is set to detach on its last close.
+    static func isDetaching(_ path: String) -> Bool {
+        readSmallFile("/sys/block/\(path.dropFirst(5))/loop/autoclear")?.hasPrefix("1") == true
     }
 
     /// The file attached to the loop device at `path`, or nil when it is detached or not a loop device.
@@ -81,7 +93,8 @@ enum LoopDevice {
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard name.hasPrefix("loop") else { continue }
-            if let file = backingFile(of: "/dev/\(name)") { result.append(("/dev/\(name)", file)) }
+            let device = "/dev/\(name)"
+            if let file = backingFile(of: device), !isDetaching(device) { result.append((device, file)) }
         }
         return result
     }

@@ -28,11 +28,18 @@ public final class MemoryBackend: BlockBackend {
         }
     }
 
-    public func snapshotDevice(_ id: UInt32, from origin: UInt32) throws(StorageError) {
+    public func snapshotDevice(_ id: UInt32, from origin: UInt32, originPath: String?) throws(StorageError) {
         try devices.withLock { (d) throws(StorageError) in
             guard let source = d[origin] else { throw missing(origin) }
             guard d[id] == nil else { throw StorageError(.alreadyExists, "device \(id) already exists") }
             d[id] = Device(size: source.size, origin: origin)
+        }
+    }
+
+    public func grow(_ id: UInt32, to size: UInt64) throws(StorageError) {
+        try devices.withLock { (d) throws(StorageError) in
+            guard d[id] != nil else { throw missing(id) }
+            d[id]!.size = max(d[id]!.size, size)
         }
     }
 
@@ -45,10 +52,12 @@ public final class MemoryBackend: BlockBackend {
         }
     }
 
-    public func deactivate(_ id: UInt32, path: String) throws(StorageError) {
-        try devices.withLock { (d) throws(StorageError) in
+    @discardableResult
+    public func deactivate(_ id: UInt32, path: String) throws(StorageError) -> Bool {
+        try devices.withLock { (d) throws(StorageError) -> Bool in
             guard d[id] != nil else { throw missing(id) }
             d[id]!.path = nil
+            return false
         }
     }
 

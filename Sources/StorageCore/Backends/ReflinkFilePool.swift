@@ -100,19 +100,37 @@ public final class ReflinkFilePool: BlockBackend {
         }
     }
 
-    public func snapshotDevice(_ id: UInt32, from origin: UInt32) throws(StorageError) {
-        // FICLONE flushes the origin's dirty pages first; with direct-I/O loops there are none.
-        try Reflink.clone(imagePath(origin), to: imagePath(id))
+    public func snapshotDevice(_ id: UInt32, from origin: UInt32, originPath: String?) throws(StorageError) {
+        // FICLONE flushes the origin file's dirty pages (direct-I/O loops leave none); a filesystem
+        // still mounted on the origin is frozen around the clone so that the copy is consistent.
+        let source = imagePath(origin)
+        guard let originPath, LoopDevice.backingFile(of: originPath) == source else {
+            return try Reflink.clone(source, to: imagePath(id))
+        }
+        try FilesystemFreeze.whileFrozen(devicePath: originPath) { () throws(StorageError) in
+            try Reflink.clone(source, to: imagePath(id))
+        }
+    }
+
+    public func grow(_ id: UInt32, to size: UInt64) throws(StorageError) {
+        let path = imagePath(id)
+        try FileDescriptor.withOpened(path, O_RDWR) { (fd) throws(StorageError) in
+            var st = stat()
+            try systemCall("fstat(\(path))", "cannot stat \(path)") { fstat(fd.raw, &st) }
+            guard UInt64(st.st_size) < size else { return }
+            try systemCall("ftruncate(\(path))", "cannot grow device image \(path)") { ftruncate(fd.raw, off_t(size)) }
+        }
     }
 
     public func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String {
         try LoopDevice.attach(imagePath(id), readOnly: readOnly, directIO: directIO)
     }
 
-    public func deactivate(_ id: UInt32, path: String) throws(StorageError) {
+    @discardableResult
+    public func deactivate(_ id: UInt32, path: String) throws(StorageError) -> Bool {
         // Only detach a loop device that really is ours: paths in the store can be stale after a reboot.
-        guard LoopDevice.backingFile(of: path) == imagePath(id) else { return }
-        try LoopDevice.detach(path)
+        guard LoopDevice.backingFile(of: path) == imagePath(id) else { return false }
+        return try LoopDevice.detach(path)
     }
 
     public func deleteDevice(_ id: UInt32) throws(StorageError) {

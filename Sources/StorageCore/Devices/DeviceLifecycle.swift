@@ -39,19 +39,19 @@ extension StorageEngine {
             return device
         }
         guard let device else { return }
-        try detachMarked(device)
+        let deferred = try detachMarked(device)
         try store.write { (txn) throws(StorageError) in
             var done = device
-            try done.move(to: .inactive)
+            try done.move(to: .inactive, path: deferred ? device.path : nil)
             try txn.putDevice(done)
         }
     }
 
     /// Runs the backend detach for a device already stored as "deactivating"; if the backend
-    /// refuses, stores it as "active" again and rethrows.
-    func detachMarked(_ device: DeviceRecord) throws(StorageError) {
+    /// refuses, stores it as "active" again and rethrows. Returns whether the detach is deferred.
+    func detachMarked(_ device: DeviceRecord) throws(StorageError) -> Bool {
         do throws(StorageError) {
-            try backend.deactivate(device.id, path: device.path)
+            return try backend.deactivate(device.id, path: device.path)
         } catch {
             try? store.write { (txn) throws(StorageError) in
                 var back = device

@@ -11,7 +11,8 @@ public struct DeviceRecord: Sendable, Equatable {
     public var state: DeviceState
     /// Attached read-only (views).
     public var readOnly: Bool
-    /// Block device while active.
+    /// Block device while active; while inactive, a block device still detaching (deferred until
+    /// its last user, such as a foreign mount, lets go), or empty.
     public var path: String
     /// For `faulty`: the operation that failed and its error.
     public var fault: String
@@ -34,8 +35,8 @@ public struct DeviceRecord: Sendable, Equatable {
             throw StorageError(.internal, "device \(id) cannot go from \(state) to \(next); run `snapctl fsck`")
         }
         state = next
-        if let path { self.path = path }
         if next == .inactive { self.path = "" }
+        if let path { self.path = path }
         self.fault = fault
     }
 

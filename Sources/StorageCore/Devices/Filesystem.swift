@@ -1,9 +1,27 @@
+import CLinux
 import Glibc
 
 /// The filesystem on snapshot devices: the container rootfs, at the device's root.
 public enum FilesystemType: String, Sendable, CaseIterable, Codable {
     case ext4
     case xfs
+
+    /// Formats the device at `path` (which reads as zeros) and empties its root, so that a new
+    /// snapshot starts as an empty directory tree like any other snapshotter's; `scratch` is a
+    /// directory to mount it on meanwhile.
+    func makeEmptyRoot(_ path: String, scratch: String) throws(StorageError) {
+        try format(path)
+        guard self == .ext4 else { return }
+        // mke2fs always makes lost+found; a rootfs does not need it and e2fsck recreates it when it must.
+        try ReflinkFilePool.makeDirectory(scratch)
+        try Mounter.mount(path, at: scratch, type: rawValue, readOnly: false, options: [])
+        let removed = Result { () throws(StorageError) in
+            try systemCall("rmdir(lost+found)", "cannot empty the new filesystem's root") { rmdir("\(scratch)/lost+found") }
+        }
+        try Mounter.unmount(scratch)
+        rmdir(scratch)
+        try removed.get()
+    }
 
     /// Formats the block device or image at `path`, assuming it reads as zeros (fresh thin device).
     func format(_ path: String) throws(StorageError) {
@@ -16,6 +34,23 @@ public enum FilesystemType: String, Sendable, CaseIterable, Codable {
             ])
         case .xfs:
             try ExternalTool.run("mkfs.xfs", ["-q", "-f", "-K", "-b", "size=4096", "-s", "size=4096", "-L", "kata-rootfs", path])
+        }
+    }
+
+    /// Grows the (unmounted) filesystem on `path` to fill its device; `scratch` is a directory to
+    /// mount it on when the filesystem only grows while mounted (xfs).
+    func grow(_ path: String, scratch: String) throws(StorageError) {
+        switch self {
+        case .ext4:
+            // -f: the filesystem was cleanly unmounted by the layer that wrote it; skip the fsck demand.
+            try ExternalTool.run("resize2fs", ["-f", path])
+        case .xfs:
+            try ReflinkFilePool.makeDirectory(scratch)
+            try Mounter.mount(path, at: scratch, type: rawValue, readOnly: false, options: mountOptions(readOnly: false))
+            let grown = Result { () throws(StorageError) in try ExternalTool.run("xfs_growfs", [scratch]) }
+            try Mounter.unmount(scratch)
+            rmdir(scratch)
+            try grown.get()
         }
     }
 
@@ -86,6 +121,20 @@ enum Mounter {
             if fields.count > 4, unescapeMountPath(fields[4]) == path { return true }
         }
         return false
+    }
+
+    /// Mount points of the filesystem on the block device at `devicePath` (matched by device number).
+    static func mountPoints(ofDevice devicePath: String) -> [String] {
+        var st = stat()
+        guard stat(devicePath, &st) == 0, (st.st_mode & S_IFMT) == S_IFBLK,
+              let table = readSmallFile("/proc/self/mountinfo") else { return [] }
+        let number = "\(kbs_major(st.st_rdev)):\(kbs_minor(st.st_rdev))"
+        var result: [String] = []
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 5)
+            if fields.count > 4, fields[2] == number { result.append(unescapeMountPath(fields[4])) }
+        }
+        return result
     }
 
     private static func unescapeMountPath(_ field: Substring) -> String {

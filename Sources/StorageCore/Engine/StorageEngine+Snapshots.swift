@@ -1,8 +1,9 @@
 /// Creating, committing and removing snapshots.
 extension StorageEngine {
     /// Creates an active (writable) snapshot `key` on the committed `parent`, or empty, and returns its mounts.
-    public func prepare(_ key: String, parent: String? = nil, labels: [String: String] = [:]) throws(StorageError) -> [Mount] {
-        try createSnapshot(key, kind: .active, parent: parent, labels: labels)
+    /// `size` grows its device (and filesystem) beyond the parent's or the pool default.
+    public func prepare(_ key: String, parent: String? = nil, labels: [String: String] = [:], size: UInt64? = nil) throws(StorageError) -> [Mount] {
+        try createSnapshot(key, kind: .active, parent: parent, labels: labels, size: size)
     }
 
     /// Creates a read-only view `key` of the committed `parent`, or of an empty filesystem, and returns its mounts.
@@ -18,14 +19,16 @@ extension StorageEngine {
     }
 
     private func createSnapshot(
-        _ key: String, kind: SnapshotKind, parent: String?, template: String? = nil, labels: [String: String]
+        _ key: String, kind: SnapshotKind, parent: String?, template: String? = nil, labels: [String: String],
+        size: UInt64? = nil
     ) throws(StorageError) -> [Mount] {
         try validateName(key, "snapshot key")
         if let parent { try validateName(parent, "parent name") }
         try validateLabels(labels)
 
         // 1. Graph and device record together, device "creating".
-        let (record, device) = try store.write { (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord) in
+        let (record, device, grows, originPath) = try store.write {
+            (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord, Bool, String?) in
             if try txn.snapshot(named: key) != nil {
                 throw StorageError(.alreadyExists, "snapshot \(StorageError.quoted(key)) already exists; choose another key or remove it first")
             }
@@ -56,23 +59,30 @@ extension StorageEngine {
             guard !origin.state.isTrying, origin.state != .faulty else {
                 throw StorageError(.failedPrecondition, "the source device \(origin.id) is \(origin.state); retry, or run `snapctl fsck` if it stays so")
             }
+            if let size, size < origin.sizeBytes {
+                throw StorageError(.invalidArgument, "a device of \(ByteCount.format(Int64(size))) cannot hold its parent's \(ByteCount.format(Int64(origin.sizeBytes))); devices only grow")
+            }
             let now = nowNanoseconds()
             let record = SnapshotRecord(id: try txn.allocateSnapshotID(), name: key, parentID: parentID, kind: kind,
                                         deviceID: try txn.allocateDeviceID(), created: now, updated: now, labels: labels)
             let device = DeviceRecord(id: record.deviceID, snapshotID: record.id, originID: origin.id,
-                                      sizeBytes: origin.sizeBytes, state: .creating, readOnly: kind == .view)
+                                      sizeBytes: max(size ?? 0, origin.sizeBytes), state: .creating, readOnly: kind == .view)
             try txn.insertSnapshot(record)
             try txn.putDevice(device)
-            return (record, device)
+            return (record, device, device.sizeBytes > origin.sizeBytes, origin.path.isEmpty ? nil : origin.path)
         }
 
         // 2. The backend: an O(1) copy-on-write snapshot of the origin, then attach.
         CrashPoint.prepareAfterRecord.hit()
         var path: String?
         do throws(StorageError) {
-            try backend.snapshotDevice(device.id, from: device.originID)
+            try backend.snapshotDevice(device.id, from: device.originID, originPath: originPath)
             CrashPoint.prepareAfterClone.hit()
+            if grows { try backend.grow(device.id, to: device.sizeBytes) }
             path = try backend.activate(device.id, readOnly: kind == .view)
+            if grows && backend.providesBlockDevices {
+                try config.filesystem.grow(path!, scratch: "\(stateDirectory)/mounts/grow-\(device.id)")
+            }
             CrashPoint.prepareAfterAttach.hit()
         } catch {
             if let path { try? backend.deactivate(device.id, path: path) }
@@ -127,7 +137,7 @@ extension StorageEngine {
 
         // 2. Detach: the committed contents are final once no writer is attached.
         CrashPoint.commitAfterMark.hit()
-        if device.state == .deactivating { try detachMarked(device) }
+        let deferred = device.state == .deactivating ? try detachMarked(device) : false
 
         CrashPoint.commitAfterDetach.hit()
 
@@ -136,13 +146,15 @@ extension StorageEngine {
             var committed = record
             committed.name = name
             committed.kind = .committed
-            committed.updated = nowNanoseconds()
+            // A committed snapshot is new to containerd: created and updated now.
+            committed.created = nowNanoseconds()
+            committed.updated = committed.created
             committed.labels = labels
             try txn.unindexName(key, id: record.id)
             try txn.indexName(name, id: record.id)
             try txn.putSnapshot(committed)
             var inactive = device
-            if inactive.state == .deactivating { try inactive.move(to: .inactive) }
+            if inactive.state == .deactivating { try inactive.move(to: .inactive, path: deferred ? device.path : nil) }
             try txn.putDevice(inactive)
         }
         logger.debug("snapshot committed", metadata: ["key": "\(StorageError.quoted(key))", "name": "\(StorageError.quoted(name))"])

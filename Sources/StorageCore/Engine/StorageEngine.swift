@@ -63,7 +63,9 @@ public final class StorageEngine: Sendable {
             try backend.createDevice(baseID, size: options.defaultDeviceSize)
             if backend.providesBlockDevices {
                 let path = try backend.activate(baseID, readOnly: false)
-                let formatted = Result { () throws(StorageError) in try options.filesystem.format(path) }
+                let formatted = Result { () throws(StorageError) in
+                    try options.filesystem.makeEmptyRoot(path, scratch: "\(stateDirectory)/mounts/base")
+                }
                 try backend.deactivate(baseID, path: path)
                 try formatted.get()
             }

@@ -51,7 +51,7 @@ extension StorageEngine {
                 if device.state == .active && attached[device.id] != device.path {
                     report(subject, "recorded as attached at \(device.path) but is \(attached[device.id].map { "at \($0)" } ?? "detached")")
                 }
-                if device.state == .inactive, let path = attached[device.id] {
+                if device.state == .inactive, let path = attached[device.id], path != device.path {
                     report(subject, "recorded as detached but is attached at \(path)")
                 }
                 return true

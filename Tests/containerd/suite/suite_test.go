@@ -1,0 +1,90 @@
+// containerd's own snapshotter test suite (snapshots/testsuite) run through containerd's proxy
+// client against `snapctl serve`: a fresh daemon and pool per test.
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode SNAPCTL=/path/to/snapctl go test -v . -args -test.root
+package suite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	"github.com/containerd/containerd/snapshots"
+	"github.com/containerd/containerd/snapshots/proxy"
+	"github.com/containerd/containerd/snapshots/testsuite"
+	"google.golang.org/grpc"
+)
+
+const config = `
+backend = "file"
+filesystem = "ext4"
+default_size = "1GiB"
+log_level = "warning"
+
+[file]
+pool_size = "8GiB"
+`
+
+// startDaemon runs `snapctl serve` with its state in root and returns a proxy snapshotter on its socket.
+func startDaemon(ctx context.Context, root string) (snapshots.Snapshotter, func() error, error) {
+	bin := os.Getenv("SNAPCTL")
+	if bin == "" {
+		return nil, nil, fmt.Errorf("set SNAPCTL to the snapctl binary")
+	}
+	configPath := filepath.Join(root, "config.toml")
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		return nil, nil, err
+	}
+	state := filepath.Join(root, "state")
+	if err := os.MkdirAll("/run/kbs-suite", 0o700); err != nil {
+		return nil, nil, err
+	}
+	socket := filepath.Join("/run/kbs-suite", fmt.Sprintf("%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
+	cmd := exec.Command(bin, "serve", "--config", configPath, "--state-dir", state, "--socket", socket)
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if st, err := os.Stat(socket); err == nil && st.Mode()&os.ModeSocket != 0 && st.Mode().Perm() == 0o600 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, nil, fmt.Errorf("snapctl serve did not listen on %s within 30s", socket)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	conn, err := grpc.DialContext(ctx, "unix://"+socket, grpc.WithInsecure())
+	if err != nil {
+		cmd.Process.Kill()
+		return nil, nil, err
+	}
+	sn := proxy.NewSnapshotter(snapshotsapi.NewSnapshotsClient(conn), "kata-block")
+	cleanup := func() error {
+		conn.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("snapctl serve did not exit cleanly on SIGTERM: %w", err)
+		}
+		out, err := exec.Command(bin, "pool", "destroy", "--force", "-q", "--state-dir", state).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pool destroy: %v: %s", err, out)
+		}
+		return nil
+	}
+	return sn, cleanup, nil
+}
+
+func TestSnapshotterSuite(t *testing.T) {
+	testsuite.SnapshotterSuite(t, "KataBlock", startDaemon)
+}
