@@ -8,6 +8,9 @@ packages=(
   liblmdb-dev libdevmapper-dev libarchive-dev pkg-config
   # real filesystems and block tools used by the file backend and its tests
   e2fsprogs xfsprogs util-linux mount
+  # containerd evidence: real containerd + runc, containerd's Go sources and test suite (GOPATH mode),
+  # and busybox for the test image
+  containerd runc golang-go golang-github-containerd-containerd-dev busybox-static python3
 )
 
 missing=()

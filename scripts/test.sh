@@ -12,3 +12,10 @@ else
 fi
 swift build --build-tests
 swift test --skip-build
+if [ "$(id -u)" -eq 0 ]; then
+  snapctl=$(swift build --show-bin-path)/snapctl
+  echo "== containerd's SnapshotterSuite through the proxy against snapctl serve"
+  Tests/containerd/run-suite.sh "$snapctl"
+  echo "== real containerd + runc on kata-block"
+  Tests/containerd/run-containerd.sh "$snapctl"
+fi

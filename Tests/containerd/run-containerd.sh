@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Real containerd 1.6 + runc with kata-block as a proxy snapshotter: import a 3-layer image
+# (whiteout, opaque directory) through our snapshotter, run a container, use `ctr snapshots`,
+# then remove the image and check that the backend's devices are gone. Root.
+# Usage: run-containerd.sh /path/to/snapctl [--keep]
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+snapctl=$(realpath "${1:?usage: run-containerd.sh /path/to/snapctl}")
+work=$(mktemp -d /tmp/kbs-ctr.XXXXXX)
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok   - $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+cleanup() {
+  [ -n "${ctr_pid:-}" ] && kill "$ctr_pid" 2>/dev/null && wait "$ctr_pid" 2>/dev/null
+  [ -n "${kbs_pid:-}" ] && kill -TERM "$kbs_pid" 2>/dev/null && wait "$kbs_pid" 2>/dev/null
+  for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+  "$snapctl" pool destroy --force -q --state-dir "$work/kbs" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# 1. The snapshotter daemon.
+"$snapctl" serve --state-dir "$work/kbs" --socket "$work/kbs.sock" > "$work/kbs.log" 2>&1 &
+kbs_pid=$!
+for _ in $(seq 300); do [ -S "$work/kbs.sock" ] && break; sleep 0.05; done
+check "snapctl serve listens on its socket, mode 0600" test "$(stat -c %a "$work/kbs.sock" 2>/dev/null)" = 600
+
+# 2. containerd with its own root, state and socket, and kata-block as a proxy plugin.
+cat > "$work/containerd.toml" <<TOML
+version = 2
+root = "$work/root"
+state = "$work/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$work/containerd.sock"
+[ttrpc]
+  address = "$work/containerd.sock.ttrpc"
+[proxy_plugins.kata-block]
+  type = "snapshot"
+  address = "$work/kbs.sock"
+TOML
+containerd --config "$work/containerd.toml" > "$work/containerd.log" 2>&1 &
+ctr_pid=$!
+for _ in $(seq 300); do [ -S "$work/containerd.sock" ] && break; sleep 0.05; done
+ctr() { command ctr --address "$work/containerd.sock" --namespace kbs-test "$@"; }
+check "containerd is up" ctr version
+
+# 3. Import the image: containerd unpacks it through our snapshotter.
+python3 "$here/make-image.py" "$work/image.tar" kbs.local/test:latest
+check "ctr image import unpacks through kata-block" ctr image import --snapshotter kata-block "$work/image.tar"
+layers=$(ctr snapshots --snapshotter kata-block ls | tail -n +2 | wc -l)
+check "three committed layers exist (got $layers)" test "$layers" -eq 3
+
+# 4. Run a container on a kata-block block device.
+out=$(ctr run --rm --snapshotter kata-block kbs.local/test:latest kbs-c1 /bin/sh -c \
+  'cat /top.txt; cat /etc/motd; test -e /etc/removeme && echo removeme-present || echo removeme-absent; ls /data/dir' 2>&1)
+echo "$out" | sed 's/^/     | /'
+check "the container prints the top layer's file" grep -q "hello from the top layer" <<<"$out"
+check "the whiteout hides the deleted file" grep -q "removeme-absent" <<<"$out"
+check "the opaque directory hides the lower layer's files" test "$(grep -E '^(new|old-a|old-b)$' <<<"$out" | tr '\n' ' ')" = "new "
+
+# 5. ctr snapshots verbs.
+ctr snapshots --snapshotter kata-block prepare kbs-manual "$(ctr snapshots --snapshotter kata-block ls | awk 'NR>1 && $2 != "" {print $1}' | head -1)" >/dev/null
+check "ctr snapshots prepare" ctr snapshots --snapshotter kata-block info kbs-manual
+check "ctr snapshots mounts shows a block device" bash -c "command ctr --address $work/containerd.sock --namespace kbs-test snapshots --snapshotter kata-block mounts /mnt kbs-manual | grep -q /dev/loop"
+check "ctr snapshots usage" ctr snapshots --snapshotter kata-block usage
+check "ctr snapshots tree" ctr snapshots --snapshotter kata-block tree
+check "ctr snapshots label" ctr snapshots --snapshotter kata-block label kbs-manual test=yes
+check "the label is stored" bash -c "command ctr --address $work/containerd.sock --namespace kbs-test snapshots --snapshotter kata-block info kbs-manual | grep -q '\"test\": \"yes\"'"
+check "ctr snapshots rm" ctr snapshots --snapshotter kata-block rm kbs-manual
+
+# 6. Image removal and garbage collection take the snapshots and their devices away.
+images=$(find "$work/kbs/pool" -name 'dev-*.img' | wc -l)
+check "the backend holds the layers' devices before removal ($images)" test "$images" -ge 4
+check "ctr image rm --sync" ctr image rm --sync kbs.local/test:latest
+for _ in $(seq 100); do
+  [ "$(ctr snapshots --snapshotter kata-block ls | tail -n +2 | wc -l)" -eq 0 ] && break; sleep 0.1
+done
+check "no snapshots remain in containerd" test "$(ctr snapshots --snapshotter kata-block ls | tail -n +2 | wc -l)" -eq 0
+remaining=$(find "$work/kbs/pool" -name 'dev-*.img' | wc -l)
+check "only the pool's base device remains in the backend (got $remaining)" test "$remaining" -eq 1
+attached=$(losetup -a | grep -c "$work/kbs/pool/.*dev-" || true)
+check "no device of the pool is attached (got $attached)" test "$attached" -eq 0
+
+kill -TERM "$kbs_pid"; wait "$kbs_pid"; rc=$?; kbs_pid=
+check "snapctl serve exits 0 on SIGTERM" test "$rc" -eq 0
+if [ "$failed" -gt 0 ]; then
+  echo "--- snapctl serve log"; tail -30 "$work/kbs.log"; echo "--- containerd log"; tail -30 "$work/containerd.log"
+fi
+echo "containerd: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
