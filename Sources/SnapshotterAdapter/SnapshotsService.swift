@@ -14,11 +14,14 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
 
     private let engine: StorageEngine
     private let logger: Logger
+    private let asyncRemove: Bool
     private let offload = EngineOffload()
 
-    public init(engine: StorageEngine, logger: Logger) {
+    /// With `asyncRemove`, Remove returns once the snapshot is gone and its device is deleted by a `DeviceReaper`.
+    public init(engine: StorageEngine, logger: Logger, asyncRemove: Bool = false) {
         self.engine = engine
         self.logger = logger
+        self.asyncRemove = asyncRemove
     }
 
     /// Runs one engine call off the cooperative pool and logs the RPC, key, outcome and duration.
@@ -82,8 +85,8 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     public func remove(
         request: Containerd_Services_Snapshots_V1_RemoveSnapshotRequest, context: ServerContext
     ) async throws -> Google_Protobuf_Empty {
-        let key = request.key
-        try await call("Remove", key) { () throws(StorageError) in try engine.remove(key) }
+        let (key, deferred) = (request.key, asyncRemove)
+        try await call("Remove", key) { () throws(StorageError) in try engine.remove(key, deferDeviceDeletion: deferred) }
         return Google_Protobuf_Empty()
     }
 

@@ -10,6 +10,7 @@ public struct SnapshotterServer: Service {
     private let engine: StorageEngine
     private let logger: Logger
     private let onListening: @Sendable () -> Void
+    private let asyncRemove: Bool
 
     /// Checks that `socketPath` can be served: refuses while another daemon answers there. Call before
     /// doing any work a second daemon must not do.
@@ -18,8 +19,12 @@ public struct SnapshotterServer: Service {
     }
 
     /// Claims `socketPath` (replacing a stale socket, refusing a live one); call `run` to serve.
-    public init(engine: StorageEngine, socketPath: String, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) throws(StorageError) {
+    public init(
+        engine: StorageEngine, socketPath: String, logger: Logger, asyncRemove: Bool = false,
+        onListening: @escaping @Sendable () -> Void = {}
+    ) throws(StorageError) {
         try SocketPath.claim(socketPath)
+        self.asyncRemove = asyncRemove
         self.engine = engine
         self.socketPath = socketPath
         self.logger = logger
@@ -28,7 +33,7 @@ public struct SnapshotterServer: Service {
 
     public func run() async throws {
         let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
-        let server = GRPCServer(transport: transport, services: [SnapshotsService(engine: engine, logger: logger)])
+        let server = GRPCServer(transport: transport, services: [SnapshotsService(engine: engine, logger: logger, asyncRemove: asyncRemove)])
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.serve() }

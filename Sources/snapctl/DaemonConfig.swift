@@ -10,6 +10,7 @@ import TOMLKit
 ///     filesystem = "ext4"       # ext4 | xfs
 ///     default_size = "10GiB"    # new empty devices; the label containerd.io/snapshot/kata-block.size overrides
 ///     log_level = "info"
+///     async_remove = false      # Remove returns at once; devices are deleted in the background
 ///
 ///     [file]
 ///     pool_size = "64GiB"       # the XFS pool file made when state_dir cannot reflink
@@ -20,6 +21,7 @@ struct DaemonConfig: Decodable, Equatable {
     var filesystem = "ext4"
     var defaultSize = "10GiB"
     var logLevel = "info"
+    var asyncRemove = false
     var file = FileSection()
 
     struct FileSection: Decodable, Equatable {
@@ -36,7 +38,7 @@ struct DaemonConfig: Decodable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case stateDir = "state_dir", socket, backend, filesystem, defaultSize = "default_size", logLevel = "log_level", file
+        case stateDir = "state_dir", socket, backend, filesystem, defaultSize = "default_size", logLevel = "log_level", asyncRemove = "async_remove", file
     }
 
     init() {}
@@ -50,6 +52,7 @@ struct DaemonConfig: Decodable, Equatable {
         filesystem = try c.decodeIfPresent(String.self, forKey: .filesystem) ?? d.filesystem
         defaultSize = try c.decodeIfPresent(String.self, forKey: .defaultSize) ?? d.defaultSize
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
+        asyncRemove = try c.decodeIfPresent(Bool.self, forKey: .asyncRemove) ?? d.asyncRemove
         file = try c.decodeIfPresent(FileSection.self, forKey: .file) ?? d.file
     }
 

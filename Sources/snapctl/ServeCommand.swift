@@ -47,9 +47,12 @@ struct ServeCommand: AsyncParsableCommand {
             "state": "\(settings.stateDir)", "backend": "\(status.backend)", "snapshots": "\(status.snapshots)",
             "took": "\(ContinuousClock.now - start)",
         ])
-        let server = try SnapshotterServer(engine: engine, socketPath: settings.socket, logger: logger)
+        let server = try SnapshotterServer(engine: engine, socketPath: settings.socket, logger: logger,
+                                           asyncRemove: settings.asyncRemove)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if settings.asyncRemove { services.append(.init(service: DeviceReaper(engine: engine, logger: logger))) }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

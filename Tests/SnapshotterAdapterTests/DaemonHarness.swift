@@ -16,7 +16,9 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 }
 
 /// A pool and `SnapshotterServer` on a unix socket in this process, and a gRPC client on it.
-func withDaemon(_ backend: Backend = .memory, _ body: (SnapshotsClient, StorageEngine) async throws -> Void) async throws {
+func withDaemon(
+    _ backend: Backend = .memory, asyncRemove: Bool = false, _ body: (SnapshotsClient, StorageEngine) async throws -> Void
+) async throws {
     var logger = Logger(label: "kbs.adapter-test")
     logger.logLevel = .warning
     let id = UUID().uuidString.prefix(8)
@@ -33,9 +35,13 @@ func withDaemon(_ backend: Backend = .memory, _ body: (SnapshotsClient, StorageE
             Issue.record("cannot destroy \(state): \(error)")
         }
     }
-    let server = try SnapshotterServer(engine: engine, socketPath: socket, logger: logger)
+    let server = try SnapshotterServer(engine: engine, socketPath: socket, logger: logger, asyncRemove: asyncRemove)
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
+        if asyncRemove {
+            let reaper = DeviceReaper(engine: engine, logger: logger, interval: .milliseconds(50))
+            group.addTask { try await reaper.run() }
+        }
         var attributes: [FileAttributeKey: Any] = [:]
         for _ in 0..<400 {
             if let a = try? FileManager.default.attributesOfItem(atPath: socket), (a[.posixPermissions] as? Int) == 0o600 {

@@ -141,6 +141,22 @@ struct SocketBadInputTests {
         }
     }
 
+    @Test("async remove: the snapshot goes at once, its device soon after", arguments: Backend.enabled)
+    func asyncRemove(_ backend: Backend) async throws {
+        try await withDaemon(backend, asyncRemove: true) { client, engine in
+            _ = try await client.prepare("a")
+            let device = try #require(try engine.inspect("a").device)
+            _ = try await client.remove(.with { $0.key = "a" })
+            await expectCode(.notFound) { _ = try await client.stat(.with { $0.key = "a" }) }
+            var gone = false
+            for _ in 0..<100 where !gone {
+                gone = try !engine.backend.deviceIDs().contains(device.id)
+                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(gone, "the reaper deleted the device")
+        }
+    }
+
     @Test("the size label grows a new writable snapshot's device and filesystem",
           .enabled(if: Backend.rootTestsEnabled, "set KBS_ROOT_TESTS=1 (root)"))
     func sizeLabel() async throws {

@@ -152,3 +152,27 @@ struct GraphConformanceTests {
         #expect(try !engine.backend.deviceIDs().contains(999))
     }
 }
+
+@Suite("Deferred device deletion", .serialized)
+struct DeferredRemoveTests {
+    @Test("a deferred remove takes the snapshot away at once and the reaper deletes its device", arguments: BackendChoice.enabled)
+    func deferred(_ choice: BackendChoice) throws {
+        let pool = try TestPool(choice)
+        let e = pool.engine
+        _ = try e.prepare("a")
+        try e.commit("A", key: "a")
+        _ = try e.prepare("b", parent: "A")
+        let device = try #require(try e.inspect("b").device)
+        try e.remove("b", deferDeviceDeletion: true)
+        #expect(throws: StorageError.self) { try e.stat("b") }
+        #expect(try e.backend.deviceIDs().contains(device.id), "still there until the reaper runs")
+        #expect(try e.checkConsistency() == [])
+        _ = try e.prepare("b", parent: "A")  // the key is free again
+        #expect(try e.reapRemovedDevices() == 1)
+        #expect(try !e.backend.deviceIDs().contains(device.id))
+        try e.remove("b", deferDeviceDeletion: true)
+        try e.remove("A", deferDeviceDeletion: true)
+        try pool.reopen()  // a restart finishes what the reaper had not
+        #expect(try pool.engine.status().devices == 1)
+    }
+}

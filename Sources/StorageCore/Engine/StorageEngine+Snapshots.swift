@@ -161,7 +161,9 @@ extension StorageEngine {
     }
 
     /// Removes the snapshot `key` and deletes its device. Refused while it has children or is mounted.
-    public func remove(_ key: String) throws(StorageError) {
+    /// With `deferDeviceDeletion` the snapshot is gone when this returns and its device is deleted
+    /// later by `reapRemovedDevices` (containerd's async remove).
+    public func remove(_ key: String, deferDeviceDeletion: Bool = false) throws(StorageError) {
         try validateName(key, "snapshot key")
 
         // 1. Check and mark the device "removing".
@@ -181,8 +183,10 @@ extension StorageEngine {
             }
             try device.move(to: .removing)
             try txn.putDevice(device)
+            if deferDeviceDeletion { try txn.deleteSnapshot(record) }
             return (record, device, previous)
         }
+        if deferDeviceDeletion { return }
 
         // 2. Detach and delete.
         CrashPoint.removeAfterMark.hit()
@@ -213,5 +217,28 @@ extension StorageEngine {
             try txn.deleteDevice(id: device.id)
         }
         logger.debug("snapshot removed", metadata: ["key": "\(StorageError.quoted(key))"])
+    }
+}
+
+/// Deleting devices whose snapshots were removed with deferred deletion.
+extension StorageEngine {
+    /// Detaches and deletes every device left "removing" by a deferred remove; returns how many.
+    @discardableResult
+    public func reapRemovedDevices() throws(StorageError) -> Int {
+        let pending = try store.read { (txn) throws(StorageError) -> [DeviceRecord] in
+            var found: [DeviceRecord] = []
+            try txn.forEachDevice { (device) throws(StorageError) -> Bool in
+                if device.state == .removing, try txn.snapshot(id: device.snapshotID) == nil { found.append(device) }
+                return true
+            }
+            return found
+        }
+        for device in pending {
+            if !device.path.isEmpty { try backend.deactivate(device.id, path: device.path) }
+            try backend.deleteDevice(device.id)
+            try store.write { (txn) throws(StorageError) in try txn.deleteDevice(id: device.id) }
+        }
+        if !pending.isEmpty { logger.debug("deleted devices of removed snapshots", metadata: ["count": "\(pending.count)"]) }
+        return pending.count
     }
 }

@@ -38,6 +38,9 @@ extension StorageEngine {
             }
             try txn.forEachDevice { (device) throws(StorageError) -> Bool in
                 let subject = "device \(device.id)"
+                if device.state == .removing, !snapshotIDs.contains(device.snapshotID) {
+                    return true  // its snapshot was removed; the device is deleted in the background
+                }
                 if device.snapshotID == 0 {
                     if device.id != config.baseDeviceID { report(subject, "belongs to no snapshot") }
                 } else if !snapshotIDs.contains(device.snapshotID) {

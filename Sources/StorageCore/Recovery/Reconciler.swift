@@ -45,7 +45,6 @@ extension StorageEngine {
                     try txn.deleteDevice(id: device.id)
                 }
                 if device.state == .creating { report.abandonedCreations += 1 } else { report.finishedRemovals += 1 }
-                known.remove(device.id)
             case .activating, .deactivating, .active, .inactive:
                 guard present.contains(device.id) else {
                     try store.write { (txn) throws(StorageError) in
