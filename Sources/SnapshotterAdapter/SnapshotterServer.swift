@@ -31,8 +31,26 @@ public struct SnapshotterServer: Service {
         self.onListening = onListening
     }
 
+    /// containerd's gRPC-Go client pings to estimate bandwidth (BDP) while data flows: allow it
+    /// (the socket is root-only and local), and answer the pings before NIOHTTP2's control-frame
+    /// limit sees them (`ClientPingResponder`).
+    static var transportConfig: HTTP2ServerTransport.Posix.Config {
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
+        config.channelDebuggingCallbacks = .init(
+            onBindTCPListener: nil,
+            onAcceptTCPConnection: { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ClientPingResponder(), position: .first)
+                }
+            },
+            onAcceptHTTP2Stream: nil)
+        return config
+    }
+
     public func run() async throws {
-        let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+        let transport = HTTP2ServerTransport.Posix(
+            address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext, config: Self.transportConfig)
         let server = GRPCServer(transport: transport, services: [SnapshotsService(engine: engine, logger: logger, asyncRemove: asyncRemove)])
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import SnapshotterAdapter
 import StorageCore
@@ -25,6 +27,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Log every call at debug level.") var verbose = false
 
     func run() async throws {
+        // Run Swift concurrency on NIO's event loops: gRPC handlers then answer without a thread hop.
+        // Blocking engine calls still go to their own threads (EngineOffload).
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         var settings = try config.map(DaemonConfig.load) ?? DaemonConfig()
         if let stateDir { settings.stateDir = stateDir }
         if let socket { settings.socket = socket }

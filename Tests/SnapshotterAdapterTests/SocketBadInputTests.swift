@@ -131,7 +131,7 @@ struct SocketBadInputTests {
                 for try await message in response.messages { return message.info.count }
                 return 0
             }
-            #expect(first == 100)
+            #expect(first == SnapshotsService.listBatch)
             // A cancelled List.
             let task = Task { try await client.names() }
             task.cancel()

@@ -87,11 +87,8 @@ enum LoopDevice {
 
     /// Every attached loop device and the file behind it, read from sysfs.
     static func attachments() -> [(device: String, file: String)] {
-        guard let dir = opendir("/sys/block") else { return [] }
-        defer { closedir(dir) }
         var result: [(String, String)] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for (name, _) in directoryEntries("/sys/block") ?? [] {
             guard name.hasPrefix("loop") else { continue }
             let device = "/dev/\(name)"
             if let file = backingFile(of: device), !isDetaching(device) { result.append((device, file)) }

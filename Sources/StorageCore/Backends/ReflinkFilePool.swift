@@ -169,13 +169,11 @@ public final class ReflinkFilePool: BlockBackend {
     }
 
     public func deviceIDs() throws(StorageError) -> Set<UInt32> {
-        guard let dir = opendir(imagesDirectory) else {
-            throw SystemCallError(operation: "opendir(\(imagesDirectory))", errno: errno).storageError("cannot list \(imagesDirectory)")
+        guard let entries = directoryEntries(imagesDirectory) else {
+            throw StorageError(.unavailable, "cannot list \(imagesDirectory); is the pool filesystem mounted? (`snapctl pool status`)")
         }
-        defer { closedir(dir) }
         var ids = Set<UInt32>()
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for (name, _) in entries {
             if name.hasPrefix("dev-"), name.hasSuffix(".img"), let id = UInt32(name.dropFirst(4).dropLast(4)) {
                 ids.insert(id)
             }

@@ -109,6 +109,20 @@ extension StorageEngine {
         return config.filesystem.usedInodes(superblock: bytes)
     }
 
+    /// The mounts of an active snapshot or view whose device is attached, read from the store
+    /// without touching the kernel; nil when the device must be attached first (use `mounts`).
+    public func attachedMounts(_ key: String) throws(StorageError) -> [Mount]? {
+        try validateName(key, "snapshot key")
+        return try store.read { (txn) throws(StorageError) -> [Mount]? in
+            let record = try requireSnapshot(key, in: txn)
+            guard record.kind != .committed else {
+                throw StorageError(.failedPrecondition, "snapshot \(StorageError.quoted(key)) is committed and has no mounts; create a view of it")
+            }
+            let device = try requireDevice(of: record, in: txn)
+            return device.state == .active ? mountsFor(device, kind: record.kind) : nil
+        }
+    }
+
     /// The mounts of an active snapshot or view, attaching its device again if it was detached (after a reboot).
     public func mounts(_ key: String) throws(StorageError) -> [Mount] {
         try validateName(key, "snapshot key")

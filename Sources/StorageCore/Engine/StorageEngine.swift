@@ -195,15 +195,10 @@ func removeTree(_ path: String) {
 private func removeTree(_ path: String, device: dev_t) {
     var st = stat()
     guard lstat(path, &st) == 0, st.st_dev == device else { return }
-    guard (st.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) else {
+    guard (st.st_mode & S_IFMT) == S_IFDIR, let entries = directoryEntries(path) else {
         unlink(path)
         return
     }
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name == "." || name == ".." { continue }
-        removeTree("\(path)/\(name)", device: device)
-    }
-    closedir(dir)
+    for (name, _) in entries { removeTree("\(path)/\(name)", device: device) }
     rmdir(path)
 }

@@ -70,6 +70,12 @@ extension StorageEngine {
             try backend.deleteDevice(orphan)
             report.orphansDeleted += 1
         }
+        // Attachments of devices that are gone from both the store and the backend (a deleted
+        // image still held by its loop device) are detached too.
+        for (orphan, path) in attached where !known.contains(orphan) && !present.contains(orphan) {
+            try backend.deactivate(orphan, path: path)
+            report.orphansDeleted += 1
+        }
         if report.changedAnything {
             logger.info("reconciled store with backend", metadata: [
                 "abandonedCreations": "\(report.abandonedCreations)", "finishedRemovals": "\(report.finishedRemovals)",
