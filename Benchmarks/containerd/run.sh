@@ -8,7 +8,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 n=${1:-300}
 work=$(mktemp -d /tmp/kbs-bench.XXXXXX)
-trap 'pkill -TERM -f "$work/" 2>/dev/null; sleep 1; for s in "$work"/kbs-*; do "$snapctl" pool destroy --force -q --state-dir "$s" 2>/dev/null; done; rm -rf "$work"' EXIT
+cleanup() {
+  set +e
+  pkill -TERM -f "$work/" 2>/dev/null
+  for _ in $(seq 100); do pgrep -f "$work/" >/dev/null || break; sleep 0.1; done
+  for s in "$work"/kbs-*/; do "$snapctl" pool destroy --force -q --state-dir "$s"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 swift build -c release --product snapctl --package-path "$repo" >&2
 snapctl=$repo/.build/release/snapctl

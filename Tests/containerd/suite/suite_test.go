@@ -88,3 +88,52 @@ func startDaemon(ctx context.Context, root string) (snapshots.Snapshotter, func(
 func TestSnapshotterSuite(t *testing.T) {
 	testsuite.SnapshotterSuite(t, "KataBlock", startDaemon)
 }
+
+// containerd's gRPC-Go client pings with nearly every response it reads; thousands of calls on one
+// connection from 4 goroutines must all succeed exactly once (no GOAWAY, no transparent retries
+// of calls the daemon already ran).
+func TestManyCallsOnOneConnection(t *testing.T) {
+	root, err := os.MkdirTemp("", "kbs-many-calls-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	ctx := context.Background()
+	sn, cleanup, err := startDaemon(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := cleanup(); err != nil {
+			t.Error(err)
+		}
+	}()
+	errs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		go func(w int) {
+			for i := 0; i < 200; i++ {
+				key := fmt.Sprintf("w%d/%d", w, i)
+				if _, err := sn.Prepare(ctx, key, ""); err != nil {
+					errs <- fmt.Errorf("prepare %s: %w", key, err)
+					return
+				}
+				for j := 0; j < 5; j++ {
+					if _, err := sn.Stat(ctx, key); err != nil {
+						errs <- fmt.Errorf("stat %s: %w", key, err)
+						return
+					}
+				}
+				if err := sn.Remove(ctx, key); err != nil {
+					errs <- fmt.Errorf("remove %s: %w", key, err)
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	for w := 0; w < 4; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
