@@ -27,13 +27,9 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Log at debug level to standard error.")
     var verbose = false
 
+    /// Structured logs to standard error: warnings by default, everything with --verbose.
     func logger() -> Logger {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
-        var logger = Logger(label: "snapctl")
+        var logger = Logger(label: "snapctl") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .warning
         return logger
     }
