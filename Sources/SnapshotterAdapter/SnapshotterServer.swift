@@ -15,7 +15,7 @@ public struct SnapshotterServer: Service {
     /// Checks that `socketPath` can be served: refuses while another daemon answers there. Call before
     /// doing any work a second daemon must not do.
     public static func claim(socketPath: String) throws(StorageError) {
-        try SocketPath.claim(socketPath)
+        try DaemonSocket.claim(socketPath)
     }
 
     /// Claims `socketPath` (replacing a stale socket, refusing a live one); call `run` to serve.
@@ -23,7 +23,7 @@ public struct SnapshotterServer: Service {
         engine: StorageEngine, socketPath: String, logger: Logger, asyncRemove: Bool = false,
         onListening: @escaping @Sendable () -> Void = {}
     ) throws(StorageError) {
-        try SocketPath.claim(socketPath)
+        try DaemonSocket.claim(socketPath)
         self.asyncRemove = asyncRemove
         self.engine = engine
         self.socketPath = socketPath
@@ -56,7 +56,7 @@ public struct SnapshotterServer: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.serve() }
                 _ = try await transport.listeningAddress
-                try SocketPath.restrictToOwner(socketPath)
+                try DaemonSocket.restrictToOwner(socketPath)
                 logger.info("serving containerd snapshots API", metadata: ["socket": "\(socketPath)"])
                 onListening()
             }
@@ -64,6 +64,6 @@ public struct SnapshotterServer: Service {
             logger.info("shutting down: draining in-flight calls")
             server.beginGracefulShutdown()
         }
-        SocketPath.release(socketPath)
+        DaemonSocket.release(socketPath)
     }
 }

@@ -14,8 +14,9 @@ enum FilesystemFreeze {
             }
         }
         for mountPoint in Mounter.mountPoints(ofDevice: devicePath) {
-            let fd = open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
+            guard let fd = try? syscall("open(\(mountPoint))", { open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else {
+                continue  // unmounted meanwhile
+            }
             do throws(SystemCallError) {
                 try syscall("ioctl(\(mountPoint), FIFREEZE)") { kbs_fifreeze(fd) }
                 frozen.append(fd)
