@@ -6,6 +6,7 @@
 //	snapbench-go serve overlayfs|native ROOT SOCKET
 //	snapbench-go run NAME SOCKET CLIENTS ITERATIONS
 //	snapbench-go fill SOCKET COUNT
+//	snapbench-go stat SOCKET COUNT     (per-call overhead of the API path on one key)
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	"github.com/containerd/containerd/contrib/snapshotservice"
+	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/containerd/snapshots/native"
@@ -243,6 +245,16 @@ func main() {
 		clients, _ := strconv.Atoi(os.Args[4])
 		n, _ := strconv.Atoi(os.Args[5])
 		run(os.Args[2], os.Args[3], clients, n)
+	case "stat":
+		// stat SOCKET COUNT: one key, COUNT sequential Stat calls (per-call overhead of the API path).
+		count, _ := strconv.Atoi(os.Args[3])
+		ctx := context.Background()
+		sn := connect(os.Args[2])
+		if _, err := sn.Prepare(ctx, "stat-probe", ""); err != nil && !errdefs.IsAlreadyExists(err) {
+			fail("%v", err)
+		}
+		r := measure("Stat", 1, count, func(_, _ int) error { _, err := sn.Stat(ctx, "stat-probe"); return err })
+		fmt.Printf("Stat\t%.0f ops/s\t%.1f us median\n", float64(r.ops)/r.elapsed.Seconds(), float64(r.median().Nanoseconds())/1000)
 	case "fill":
 		count, _ := strconv.Atoi(os.Args[3])
 		fill(os.Args[2], count)
