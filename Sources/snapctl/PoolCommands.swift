@@ -82,9 +82,9 @@ func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
     let rows: [[String]] = [
         ["backend", "\(status.backend) (\(status.layout))"],
         ["filesystem", status.filesystem.rawValue],
-        ["device size", ByteSize.format(Int64(status.defaultDeviceSize))],
-        ["data", "\(ByteSize.format(status.data.usedBytes)) used of \(ByteSize.format(status.data.totalBytes))"],
-        ["metadata", "\(ByteSize.format(status.metadata.usedBytes)) used of \(ByteSize.format(status.metadata.totalBytes))"],
+        ["device size", ByteCount.format(Int64(status.defaultDeviceSize))],
+        ["data", "\(ByteCount.format(status.data.usedBytes)) used of \(ByteCount.format(status.data.totalBytes))"],
+        ["metadata", "\(ByteCount.format(status.metadata.usedBytes)) used of \(ByteCount.format(status.metadata.totalBytes))"],
         ["snapshots", "\(status.snapshots)"],
         ["devices", "\(status.devices) (\(status.faultyDevices) faulty)"],
     ]

@@ -55,7 +55,5 @@ struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    var description: String { Self.format(Int64(bytes)) }
-
-    static func format(_ bytes: Int64) -> String { ByteCount.format(bytes) }
+    var description: String { ByteCount.format(Int64(bytes)) }
 }

@@ -132,8 +132,8 @@ struct SnapshotCommand: ParsableCommand {
                 ["labels", details.info.labels.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: ",")],
                 ["device", device.map { "\($0.id) \($0.state)\($0.path.isEmpty ? "" : " at \($0.path)")\($0.readOnly ? " read-only" : "")" } ?? "none"],
                 ["device fault", device?.fault ?? ""],
-                ["written in this snapshot", ByteSize.format(space.exclusiveBytes)],
-                ["shared with parent", ByteSize.format(space.sharedBytes)],
+                ["written in this snapshot", ByteCount.format(space.exclusiveBytes)],
+                ["shared with parent", ByteCount.format(space.sharedBytes)],
             ])
         }
     }
@@ -160,7 +160,7 @@ struct SnapshotCommand: ParsableCommand {
             if global.format == .json {
                 return try printJSON(Dictionary(uniqueKeysWithValues: rows))
             }
-            printTable(["NAME", "SIZE", "INODES"], rows.map { [$0.0, ByteSize.format($0.1.size), "\($0.1.inodes)"] })
+            printTable(["NAME", "SIZE", "INODES"], rows.map { [$0.0, ByteCount.format($0.1.size), "\($0.1.inodes)"] })
         }
     }
 

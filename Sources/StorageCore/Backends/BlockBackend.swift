@@ -71,4 +71,8 @@ public protocol BlockBackend: Sendable {
 
     /// Data space of the pool.
     func dataSpace() throws(StorageError) -> SpaceUsage
+
+    /// Releases what the pool itself holds (its own filesystem, a loop device) once every device
+    /// is detached; used when the pool is destroyed.
+    func shutDown() throws(StorageError)
 }

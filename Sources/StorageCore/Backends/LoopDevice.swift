@@ -112,15 +112,16 @@ enum LoopDevice {
 
 /// Reads a small text file (sysfs, procfs) whole; nil if it cannot be read.
 func readSmallFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        guard let n = try? syscall("read(\(path))", { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }),
-              n > 0 else { break }
-        bytes.append(contentsOf: chunk[0..<n])
+    try? FileDescriptor.withOpened(path, O_RDONLY) { (fd) throws(StorageError) -> String in
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = try systemCall("read(\(path))", "cannot read \(path)") {
+                chunk.withUnsafeMutableBytes { read(fd.raw, $0.baseAddress, $0.count) }
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
-    return String(decoding: bytes, as: UTF8.self)
 }

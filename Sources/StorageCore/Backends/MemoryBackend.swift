@@ -88,6 +88,8 @@ public final class MemoryBackend: BlockBackend {
 
     public var providesBlockDevices: Bool { false }
 
+    public func shutDown() throws(StorageError) {}
+
     public func deviceIDs() throws(StorageError) -> Set<UInt32> {
         devices.withLock { Set($0.keys) }
     }

@@ -30,12 +30,13 @@ enum Reflink {
             unlink(a)
             unlink(b)
         }
-        let fd = open(a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
         let block = [UInt8](repeating: 0x5a, count: 4096)
-        let written = block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == 4096 else { return false }
+        let written = try? FileDescriptor.withOpened(a, O_WRONLY | O_CREAT | O_EXCL) { (fd) throws(StorageError) -> Int in
+            try systemCall("write(\(a))", "cannot write the reflink probe") {
+                block.withUnsafeBytes { write(fd.raw, $0.baseAddress, $0.count) }
+            }
+        }
+        guard written == block.count else { return false }
         return (try? clone(a, to: b)) != nil
     }
 

@@ -34,11 +34,7 @@ public final class ReflinkFilePool: BlockBackend {
         let pool = ReflinkFilePool(directory: directory, layout: layout, logger: logger)
         if layout == .xfsFile {
             logger.info("pool directory cannot reflink; making an XFS pool file", metadata: ["file": "\(pool.xfsFile)", "bytes": "\(size)"])
-            try FileDescriptor.withOpened(pool.xfsFile, O_RDWR | O_CREAT | O_EXCL) { (fd) throws(StorageError) in
-                try systemCall("ftruncate(\(pool.xfsFile))", "cannot size the pool file \(pool.xfsFile)") {
-                    ftruncate(fd.raw, off_t(size))
-                }
-            }
+            try sizeFile(pool.xfsFile, to: size, creating: true)
             try ExternalTool.run("mkfs.xfs", ["-q", "-m", "reflink=1", "-b", "size=4096", "-s", "size=4096", "-L", "kata-pool", pool.xfsFile])
         }
         try pool.bringUp()
@@ -94,9 +90,16 @@ public final class ReflinkFilePool: BlockBackend {
     func imagePath(_ id: UInt32) -> String { "\(imagesDirectory)/dev-\(id).img" }
 
     public func createDevice(_ id: UInt32, size: UInt64) throws(StorageError) {
-        let path = imagePath(id)
-        try FileDescriptor.withOpened(path, O_RDWR | O_CREAT | O_EXCL) { (fd) throws(StorageError) in
-            try systemCall("ftruncate(\(path))", "cannot size device image \(path)") { ftruncate(fd.raw, off_t(size)) }
+        try Self.sizeFile(imagePath(id), to: size, creating: true)
+    }
+
+    /// Makes a new sparse file of `size` bytes, or grows an existing one to it (never shrinks).
+    static func sizeFile(_ path: String, to size: UInt64, creating: Bool) throws(StorageError) {
+        try FileDescriptor.withOpened(path, creating ? O_RDWR | O_CREAT | O_EXCL : O_RDWR) { (fd) throws(StorageError) in
+            var st = stat()
+            try systemCall("fstat(\(path))", "cannot stat \(path)") { fstat(fd.raw, &st) }
+            guard UInt64(st.st_size) < size else { return }
+            try systemCall("ftruncate(\(path))", "cannot size \(path) to \(size) bytes") { ftruncate(fd.raw, off_t(size)) }
         }
     }
 
@@ -113,13 +116,7 @@ public final class ReflinkFilePool: BlockBackend {
     }
 
     public func grow(_ id: UInt32, to size: UInt64) throws(StorageError) {
-        let path = imagePath(id)
-        try FileDescriptor.withOpened(path, O_RDWR) { (fd) throws(StorageError) in
-            var st = stat()
-            try systemCall("fstat(\(path))", "cannot stat \(path)") { fstat(fd.raw, &st) }
-            guard UInt64(st.st_size) < size else { return }
-            try systemCall("ftruncate(\(path))", "cannot grow device image \(path)") { ftruncate(fd.raw, off_t(size)) }
-        }
+        try Self.sizeFile(imagePath(id), to: size, creating: false)
     }
 
     public func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String {

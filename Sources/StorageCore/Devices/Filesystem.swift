@@ -13,14 +13,19 @@ public enum FilesystemType: String, Sendable, CaseIterable, Codable {
         try format(path)
         guard self == .ext4 else { return }
         // mke2fs always makes lost+found; a rootfs does not need it and e2fsck recreates it when it must.
-        try ReflinkFilePool.makeDirectory(scratch)
-        try Mounter.mount(path, at: scratch, type: rawValue, readOnly: false, options: [])
-        let removed = Result { () throws(StorageError) in
+        try whileMounted(path, at: scratch) { () throws(StorageError) in
             try systemCall("rmdir(lost+found)", "cannot empty the new filesystem's root") { rmdir("\(scratch)/lost+found") }
         }
+    }
+
+    /// Mounts `path` writable on the directory `scratch` for the duration of `body`.
+    private func whileMounted(_ path: String, at scratch: String, _ body: () throws(StorageError) -> Void) throws(StorageError) {
+        try ReflinkFilePool.makeDirectory(scratch)
+        try Mounter.mount(path, at: scratch, type: rawValue, readOnly: false, options: mountOptions(readOnly: false))
+        let outcome = Result { () throws(StorageError) in try body() }
         try Mounter.unmount(scratch)
         rmdir(scratch)
-        try removed.get()
+        try outcome.get()
     }
 
     /// Formats the block device or image at `path`, assuming it reads as zeros (fresh thin device).
@@ -45,12 +50,7 @@ public enum FilesystemType: String, Sendable, CaseIterable, Codable {
             // -f: the filesystem was cleanly unmounted by the layer that wrote it; skip the fsck demand.
             try ExternalTool.run("resize2fs", ["-f", path])
         case .xfs:
-            try ReflinkFilePool.makeDirectory(scratch)
-            try Mounter.mount(path, at: scratch, type: rawValue, readOnly: false, options: mountOptions(readOnly: false))
-            let grown = Result { () throws(StorageError) in try ExternalTool.run("xfs_growfs", [scratch]) }
-            try Mounter.unmount(scratch)
-            rmdir(scratch)
-            try grown.get()
+            try whileMounted(path, at: scratch) { () throws(StorageError) in try ExternalTool.run("xfs_growfs", [scratch]) }
         }
     }
 

@@ -79,10 +79,7 @@ extension StorageEngine {
         guard backend.providesBlockDevices else {
             throw StorageError(.unavailable, "the \(backend.kind) backend has no mountable devices")
         }
-        let (record, device) = try store.read { (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord) in
-            let record = try requireSnapshot(key, in: txn)
-            return (record, try requireDevice(of: record, in: txn))
-        }
+        let (record, device) = try snapshotAndDevice(key)
         let readOnly = record.kind != .active
         return try mounts.acquire(record.id) { (target) throws(StorageError) -> Bool in
             let wasActive = device.state == .active

@@ -112,29 +112,25 @@ extension StorageEngine {
     /// The mounts of an active snapshot or view whose device is attached, read from the store
     /// without touching the kernel; nil when the device must be attached first (use `mounts`).
     public func attachedMounts(_ key: String) throws(StorageError) -> [Mount]? {
-        try validateName(key, "snapshot key")
-        return try store.read { (txn) throws(StorageError) -> [Mount]? in
-            let record = try requireSnapshot(key, in: txn)
-            guard record.kind != .committed else {
-                throw StorageError(.failedPrecondition, "snapshot \(StorageError.quoted(key)) is committed and has no mounts; create a view of it")
-            }
-            let device = try requireDevice(of: record, in: txn)
-            return device.state == .active ? mountsFor(device, kind: record.kind) : nil
-        }
+        let (record, device) = try mountable(key)
+        return device.state == .active ? mountsFor(device, kind: record.kind) : nil
     }
 
     /// The mounts of an active snapshot or view, attaching its device again if it was detached (after a reboot).
     public func mounts(_ key: String) throws(StorageError) -> [Mount] {
+        let (record, device) = try mountable(key)
+        if device.state == .active { return mountsFor(device, kind: record.kind) }
+        return mountsFor(try activate(device.id), kind: record.kind)
+    }
+
+    /// An active snapshot or view and its device; committed snapshots have no mounts.
+    private func mountable(_ key: String) throws(StorageError) -> (SnapshotRecord, DeviceRecord) {
         try validateName(key, "snapshot key")
-        let (record, device) = try store.read { (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord) in
-            let record = try requireSnapshot(key, in: txn)
-            return (record, try requireDevice(of: record, in: txn))
-        }
+        let (record, device) = try snapshotAndDevice(key)
         guard record.kind != .committed else {
             throw StorageError(.failedPrecondition, "snapshot \(StorageError.quoted(key)) is committed and has no mounts; create a view of it")
         }
-        if device.state == .active { return mountsFor(device, kind: record.kind) }
-        return mountsFor(try activate(device.id), kind: record.kind)
+        return (record, device)
     }
 
     /// Pool space, metadata space and counts.

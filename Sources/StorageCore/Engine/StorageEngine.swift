@@ -127,17 +127,13 @@ public final class StorageEngine: Sendable {
         try mounts.unmountAll()
         defer { lock.release() }
         guard destroy else { return }
-        let devices = try store.read { (txn) throws(StorageError) -> [DeviceRecord] in
-            var all: [DeviceRecord] = []
-            try txn.forEachDevice { all.append($0); return true }
-            return all
-        }
+        let devices = try store.read { (txn) throws(StorageError) in try txn.allDevices() }
         let attached = try backend.attachedDevices()
         for device in devices {
             if let path = attached[device.id] { try backend.deactivate(device.id, path: path) }
             try backend.deleteDevice(device.id)
         }
-        if let pool = backend as? ReflinkFilePool { try pool.shutDown() }
+        try backend.shutDown()
         removeTree(stateDirectory)
         logger.info("pool destroyed", metadata: ["state": "\(stateDirectory)"])
     }
@@ -173,6 +169,14 @@ public final class StorageEngine: Sendable {
             throw StorageError(.internal, "snapshot \(StorageError.quoted(record.name)) has no device record; run `snapctl fsck`")
         }
         return device
+    }
+
+    /// The snapshot `key` and its device, read together.
+    func snapshotAndDevice(_ key: String) throws(StorageError) -> (SnapshotRecord, DeviceRecord) {
+        try store.read { (txn) throws(StorageError) -> (SnapshotRecord, DeviceRecord) in
+            let record = try requireSnapshot(key, in: txn)
+            return (record, try requireDevice(of: record, in: txn))
+        }
     }
 
     func info(_ record: SnapshotRecord, in txn: borrowing GraphTransaction) throws(StorageError) -> SnapshotInfo {

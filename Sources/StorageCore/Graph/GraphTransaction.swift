@@ -136,6 +136,12 @@ struct GraphTransaction: ~Copyable {
         }
     }
 
+    func allDevices() throws(StorageError) -> [DeviceRecord] {
+        var all: [DeviceRecord] = []
+        try forEachDevice { all.append($0); return true }
+        return all
+    }
+
     // MARK: allocators and metadata
 
     /// Next snapshot id; ids are never reused.

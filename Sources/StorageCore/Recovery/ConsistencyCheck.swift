@@ -14,7 +14,6 @@ extension StorageEngine {
         let present = try backend.deviceIDs()
         let attached = try backend.attachedDevices()
         try store.read { (txn) throws(StorageError) in
-            var devicesOwned = Set<UInt32>()
             var snapshotIDs = Set<UInt64>()
             try txn.forEachSnapshot { (record) throws(StorageError) -> Bool in
                 let subject = "snapshot \(StorageError.quoted(record.name))"
@@ -32,11 +31,12 @@ extension StorageEngine {
                     report(subject, "device \(record.deviceID) has no record")
                     return true
                 }
-                devicesOwned.insert(device.id)
                 if device.snapshotID != record.id { report(subject, "device \(device.id) belongs to snapshot \(device.snapshotID)") }
                 return true
             }
+            var known = Set<UInt32>()
             try txn.forEachDevice { (device) throws(StorageError) -> Bool in
+                known.insert(device.id)
                 let subject = "device \(device.id)"
                 if device.state == .removing, !snapshotIDs.contains(device.snapshotID) {
                     return true  // its snapshot was removed; the device is deleted in the background
@@ -59,8 +59,6 @@ extension StorageEngine {
                 }
                 return true
             }
-            var known = Set<UInt32>()
-            try txn.forEachDevice { known.insert($0.id); return true }
             for orphan in present.subtracting(known).sorted() {
                 report("device \(orphan)", "in the backend but in no record; `snapctl cleanup` deletes it")
             }

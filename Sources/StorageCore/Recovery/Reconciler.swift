@@ -24,11 +24,7 @@ extension StorageEngine {
         var report = ReconcileReport()
         let attached = try backend.attachedDevices()
         let present = try backend.deviceIDs()
-        let devices = try store.read { (txn) throws(StorageError) -> [DeviceRecord] in
-            var all: [DeviceRecord] = []
-            try txn.forEachDevice { all.append($0); return true }
-            return all
-        }
+        let devices = try store.read { (txn) throws(StorageError) in try txn.allDevices() }
         var known = Set<UInt32>()
         for device in devices {
             known.insert(device.id)
