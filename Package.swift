@@ -27,11 +27,13 @@ let package = Package(
         .systemLibrary(name: "CDeviceMapper", pkgConfig: "devmapper", providers: [.apt(["libdevmapper-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLinux"),
+        // libdevmapper logs through a variadic callback Swift cannot implement: a C trampoline.
+        .target(name: "CDeviceMapperLog", dependencies: ["CDeviceMapper"]),
 
         .target(
             name: "StorageCore",
             dependencies: [
-                "CLMDB", "CDeviceMapper", "CLinux",
+                "CLMDB", "CDeviceMapper", "CDeviceMapperLog", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

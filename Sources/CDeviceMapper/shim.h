@@ -3,12 +3,11 @@
 #include <libdevmapper.h>
 #include <stdint.h>
 
-/* Kernel driver version as "major.minor.patch", or 0 when device-mapper is absent. */
-static inline int kbs_dm_driver_version(char *buf, size_t len) {
-    struct dm_task *t = dm_task_create(DM_DEVICE_VERSION);
-    if (!t) return 0;
-    int ok = dm_task_run(t) && dm_task_get_driver_version(t, buf, len);
-    dm_task_destroy(t);
-    return ok;
+/* `struct dm_names` ends in a flexible `char name[]` Swift cannot read: these walk the list. */
+static inline const char *kbs_dm_names_name(const struct dm_names *n) { return n->name; }
+static inline const struct dm_names *kbs_dm_names_next(const struct dm_names *n) {
+    return n->next ? (const struct dm_names *)((const char *)n + n->next) : 0;
 }
+/* An empty list is a single entry with dev == 0. */
+static inline int kbs_dm_names_empty(const struct dm_names *n) { return n == 0 || n->dev == 0; }
 #endif

@@ -6,15 +6,36 @@ struct PoolCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pool",
         abstract: "Create, inspect and destroy the pool.",
-        subcommands: [Create.self, Status.self, Destroy.self]
+        subcommands: [Create.self, Activate.self, Status.self, Destroy.self]
     )
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a pool in the state directory.")
         @OptionGroup var global: GlobalOptions
 
-        @Option(help: "Backend: file (reflinked image files on XFS).")
+        @Option(help: "Backend: file (reflinked image files on XFS), dm-thin (device-mapper thin-pool), or auto (dm-thin when the kernel has device-mapper).")
         var backend: String = "file"
+
+        @Option(help: "dm-thin: name of the thin-pool device.")
+        var poolName: String = "kata-block-pool"
+
+        @Flag(help: "dm-thin: use the thin-pool that already exists under --pool-name.")
+        var existing = false
+
+        @Option(help: "dm-thin: data block device (with --metadata-device); without both, two files in the state directory.")
+        var dataDevice: String?
+
+        @Option(help: "dm-thin: metadata block device.")
+        var metadataDevice: String?
+
+        @Option(help: "dm-thin: size of the data file when the pool is made from files.")
+        var dataSize: ByteSize = ByteSize(bytes: 64 << 30)
+
+        @Option(help: "dm-thin: data block size (64KiB suits heavy snapshotting).")
+        var blockSize: ByteSize = ByteSize(bytes: 64 << 10)
+
+        @Option(help: "dm-thin: refuse new snapshots while less than this much data or metadata space is free.")
+        var minFree: String = "10%"
 
         @Option(help: "Size of the XFS pool file made when the state directory cannot reflink.")
         var poolSize: ByteSize = ByteSize(bytes: 64 << 30)
@@ -26,8 +47,8 @@ struct PoolCommand: ParsableCommand {
         var filesystem: String = "ext4"
 
         func validate() throws {
-            guard backend == "file" else {
-                throw ValidationError("backend \(backend) is not available in this build; use --backend file")
+            guard ["file", "dm-thin", "auto"].contains(backend) else {
+                throw ValidationError("--backend must be file, dm-thin or auto")
             }
             guard FilesystemType(rawValue: filesystem) != nil else {
                 throw ValidationError("--filesystem must be ext4 or xfs")
@@ -37,12 +58,26 @@ struct PoolCommand: ParsableCommand {
         }
 
         func run() throws {
-            let engine = try StorageEngine.createPool(
-                at: global.stateDir,
-                options: PoolOptions(backend: .file(poolSize: poolSize.bytes), filesystem: FilesystemType(rawValue: filesystem)!,
-                                     defaultDeviceSize: deviceSize.bytes),
-                logger: global.logger())
+            let fs = FilesystemType(rawValue: filesystem)!
+            let options: PoolOptions
+            if backend == "dm-thin" || (backend == "auto" && ThinPool.isAvailable) {
+                let choice = ThinPoolChoice(poolName: poolName, existing: existing, dataDevice: dataDevice, metadataDevice: metadataDevice,
+                                            dataSize: "\(dataSize.bytes)", blockSize: "\(blockSize.bytes)", minFree: minFree)
+                options = try choice.options(stateDir: global.stateDir, filesystem: fs, deviceSize: deviceSize.bytes)
+            } else {
+                options = PoolOptions(backend: .file(poolSize: poolSize.bytes), filesystem: fs, defaultDeviceSize: deviceSize.bytes)
+            }
+            let engine = try StorageEngine.createPool(at: global.stateDir, options: options, logger: global.logger())
             try printStatus(try engine.status(), global)
+        }
+    }
+
+    struct Activate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bring the pool back after a reboot: re-create the thin-pool table or re-mount the pool file, re-attach active snapshots.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try printStatus(try global.openEngine().status(), global)
         }
     }
 
@@ -85,6 +120,7 @@ func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
         ["device size", ByteCount.format(Int64(status.defaultDeviceSize))],
         ["data", "\(ByteCount.format(status.data.usedBytes)) used of \(ByteCount.format(status.data.totalBytes))"],
         ["metadata", "\(ByteCount.format(status.metadata.usedBytes)) used of \(ByteCount.format(status.metadata.totalBytes))"],
+    ] + (status.poolMetadata.map { [["pool metadata", "\(ByteCount.format($0.usedBytes)) used of \(ByteCount.format($0.totalBytes))"]] } ?? []) + [
         ["snapshots", "\(status.snapshots)"],
         ["devices", "\(status.devices) (\(status.faultyDevices) faulty)"],
     ]

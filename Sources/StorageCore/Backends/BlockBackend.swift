@@ -42,8 +42,8 @@ public protocol BlockBackend: Sendable {
     /// Grows a detached device to `size` bytes.
     func grow(_ id: UInt32, to size: UInt64) throws(StorageError)
 
-    /// Attaches the device and returns its block device path.
-    func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String
+    /// Attaches the device (`size` bytes long) and returns its block device path.
+    func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String
 
     /// Detaches the device attached at `path`. Returns true when the detach is deferred until the
     /// device's last user (a mount elsewhere) lets go; the device is flushed either way.
@@ -72,7 +72,20 @@ public protocol BlockBackend: Sendable {
     /// Data space of the pool.
     func dataSpace() throws(StorageError) -> SpaceUsage
 
+    /// Metadata space of the pool, when the backend keeps metadata of its own (thin-pool).
+    func metadataSpace() throws(StorageError) -> SpaceUsage?
+
+    /// A counter the backend advances with every metadata change (the thin-pool's transaction id),
+    /// stored with the graph so that a pool that went back in time is caught at start; nil when
+    /// the backend has none.
+    var generation: UInt64? { get }
+
     /// Releases what the pool itself holds (its own filesystem, a loop device) once every device
     /// is detached; used when the pool is destroyed.
     func shutDown() throws(StorageError)
+}
+
+extension BlockBackend {
+    public func metadataSpace() throws(StorageError) -> SpaceUsage? { nil }
+    public var generation: UInt64? { nil }
 }

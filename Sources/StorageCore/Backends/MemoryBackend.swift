@@ -43,7 +43,7 @@ public final class MemoryBackend: BlockBackend {
         }
     }
 
-    public func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String {
+    public func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String {
         try devices.withLock { (d) throws(StorageError) -> String in
             guard d[id] != nil else { throw missing(id) }
             let path = "/dev/memory/\(id)"

@@ -119,7 +119,7 @@ public final class ReflinkFilePool: BlockBackend {
         try Self.sizeFile(imagePath(id), to: size, creating: false)
     }
 
-    public func activate(_ id: UInt32, readOnly: Bool) throws(StorageError) -> String {
+    public func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String {
         try LoopDevice.attach(imagePath(id), readOnly: readOnly, directIO: directIO)
     }
 

@@ -17,7 +17,7 @@ extension StorageEngine {
         if before.state == .active { return before }
         let path: String
         do throws(StorageError) {
-            path = try backend.activate(id, readOnly: readOnly ?? before.readOnly)
+            path = try backend.activate(id, size: before.sizeBytes, readOnly: readOnly ?? before.readOnly)
         } catch {
             try? store.write { (txn) throws(StorageError) in try txn.putDevice(before) }
             throw error

@@ -3,6 +3,8 @@ public struct PoolOptions: Sendable {
     public enum Backend: Sendable {
         /// Reflinked image files; `poolSize` bounds the XFS pool file made when the directory cannot reflink.
         case file(poolSize: UInt64)
+        /// A device-mapper thin-pool; `dataSize` sizes the data file when the pool is made from files.
+        case thin(ThinPoolSettings, dataSize: UInt64)
         /// In-memory devices for unit tests of the graph; nothing is mountable.
         case memory(MemoryBackend)
     }

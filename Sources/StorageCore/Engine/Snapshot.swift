@@ -70,6 +70,8 @@ public struct PoolStatus: Sendable, Equatable, Codable {
     public var defaultDeviceSize: UInt64
     public var data: SpaceUsage
     public var metadata: SpaceUsage
+    /// The pool's own metadata (thin-pool metadata device); nil for backends without one.
+    public var poolMetadata: SpaceUsage?
     public var snapshots: Int
     public var devices: Int
     public var faultyDevices: Int

@@ -149,6 +149,6 @@ extension StorageEngine {
         return PoolStatus(backend: config.backend, layout: config.layout, filesystem: config.filesystem,
                           defaultDeviceSize: config.defaultDeviceSize, data: try backend.dataSpace(),
                           metadata: SpaceUsage(usedBytes: metadata.used, totalBytes: metadata.total),
-                          snapshots: snapshots, devices: devices, faultyDevices: faulty)
+                          poolMetadata: try backend.metadataSpace(), snapshots: snapshots, devices: devices, faultyDevices: faulty)
     }
 }

@@ -79,7 +79,7 @@ extension StorageEngine {
             try backend.snapshotDevice(device.id, from: device.originID, originPath: originPath)
             CrashPoint.prepareAfterClone.hit()
             if grows { try backend.grow(device.id, to: device.sizeBytes) }
-            path = try backend.activate(device.id, readOnly: kind == .view)
+            path = try backend.activate(device.id, size: device.sizeBytes, readOnly: kind == .view)
             if grows && backend.providesBlockDevices {
                 try config.filesystem.grow(path!, scratch: "\(stateDirectory)/mounts/grow-\(device.id)")
             }
@@ -99,7 +99,10 @@ extension StorageEngine {
         // 3. Outcome.
         var active = device
         try active.move(to: .active, path: path!)
-        try store.write { (txn) throws(StorageError) in try txn.putDevice(active) }
+        try store.write { (txn) throws(StorageError) in
+            try txn.putDevice(active)
+            try txn.recordGeneration(of: backend)
+        }
         logger.debug("snapshot created", metadata: ["key": "\(StorageError.quoted(key))", "kind": "\(kind)", "device": "\(active.path)"])
         return mountsFor(active, kind: kind)
     }
@@ -199,6 +202,12 @@ extension StorageEngine {
         CrashPoint.removeAfterDetach.hit()
         do throws(StorageError) {
             try backend.deleteDevice(device.id)
+        } catch where error.code == .busy {
+            // Still open elsewhere (a thin device whose removal the kernel deferred): the snapshot
+            // goes now, the device stays "removing" until `reapRemovedDevices` can delete it.
+            try store.write { (txn) throws(StorageError) in try txn.deleteSnapshot(record) }
+            logger.info("snapshot removed; its device is still open and is deleted later", metadata: ["key": "\(StorageError.quoted(key))", "device": "\(device.id)"])
+            return
         } catch {
             try? store.write { (txn) throws(StorageError) in
                 var faulty = device
@@ -215,6 +224,7 @@ extension StorageEngine {
         try store.write { (txn) throws(StorageError) in
             try txn.deleteSnapshot(record)
             try txn.deleteDevice(id: device.id)
+            try txn.recordGeneration(of: backend)
         }
         logger.debug("snapshot removed", metadata: ["key": "\(StorageError.quoted(key))"])
     }
@@ -233,12 +243,21 @@ extension StorageEngine {
             }
             return found
         }
+        var deleted = 0
         for device in pending {
             if !device.path.isEmpty { try backend.deactivate(device.id, path: device.path) }
-            try backend.deleteDevice(device.id)
-            try store.write { (txn) throws(StorageError) in try txn.deleteDevice(id: device.id) }
+            do throws(StorageError) {
+                try backend.deleteDevice(device.id)
+            } catch where error.code == .busy {
+                continue  // its last user still has it open; the next pass deletes it
+            }
+            try store.write { (txn) throws(StorageError) in
+                try txn.deleteDevice(id: device.id)
+                try txn.recordGeneration(of: backend)
+            }
+            deleted += 1
         }
-        if !pending.isEmpty { logger.debug("deleted devices of removed snapshots", metadata: ["count": "\(pending.count)"]) }
-        return pending.count
+        if deleted > 0 { logger.debug("deleted devices of removed snapshots", metadata: ["count": "\(deleted)"]) }
+        return deleted
     }
 }

@@ -43,11 +43,16 @@ public final class StorageEngine: Sendable {
         }
         let backend: any BlockBackend
         let layout: String
+        var backendSettings: [String: String] = [:]
         switch options.backend {
         case .file(let poolSize):
             let pool = try ReflinkFilePool.create(directory: poolDirectory(stateDirectory), size: poolSize, logger: logger)
             backend = pool
             layout = pool.layout.rawValue
+        case .thin(let settings, let dataSize):
+            backend = try ThinPool.create(settings, dataSize: dataSize, logger: logger)
+            backendSettings = settings.labels
+            layout = backendSettings["source"] ?? "existing"
         case .memory(let memory):
             backend = memory
             layout = "memory"
@@ -62,7 +67,7 @@ public final class StorageEngine: Sendable {
         do throws(StorageError) {
             try backend.createDevice(baseID, size: options.defaultDeviceSize)
             if backend.providesBlockDevices {
-                let path = try backend.activate(baseID, readOnly: false)
+                let path = try backend.activate(baseID, size: options.defaultDeviceSize, readOnly: false)
                 let formatted = Result { () throws(StorageError) in
                     try options.filesystem.makeEmptyRoot(path, scratch: "\(stateDirectory)/mounts/base")
                 }
@@ -74,6 +79,8 @@ public final class StorageEngine: Sendable {
                 try base.move(to: .inactive)
                 try txn.putDevice(base)
                 try txn.setMetaLabels("pool", config.labels)
+                if !backendSettings.isEmpty { try txn.setMetaLabels("backend", backendSettings) }
+                try txn.recordGeneration(of: backend)
             }
         } catch {
             try? backend.deleteDevice(baseID)
@@ -110,6 +117,11 @@ public final class StorageEngine: Sendable {
                     throw StorageError(.internal, "unknown file pool layout \(config.layout)")
                 }
                 chosen = try ReflinkFilePool.open(directory: poolDirectory(stateDirectory), layout: layout, logger: logger)
+            case "dm-thin":
+                guard let labels = try store.read({ (txn) throws(StorageError) in try txn.metaLabels("backend") }) else {
+                    throw StorageError(.internal, "the thin-pool settings of \(stateDirectory) are missing; run `snapctl fsck`")
+                }
+                chosen = try ThinPool.open(ThinPoolSettings(labels: labels), logger: logger)
             case "memory":
                 throw StorageError(.unavailable, "the pool in \(stateDirectory) was in memory and is gone")
             default:

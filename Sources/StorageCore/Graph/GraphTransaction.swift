@@ -155,6 +155,11 @@ struct GraphTransaction: ~Copyable {
     static let maxDeviceID: UInt32 = (1 << 24) - 1
 
     /// Next free 24-bit device id, wrapping around and skipping ids still in use.
+    /// Stores the backend's metadata generation (thin-pool transaction id), checked at the next open.
+    func recordGeneration(of backend: any BlockBackend) throws(StorageError) {
+        if let generation = backend.generation { try setMetaInteger("backendGeneration", generation) }
+    }
+
     func allocateDeviceID() throws(StorageError) -> UInt32 {
         var candidate = try metaInteger("nextDeviceID", as: UInt32.self) ?? 1
         for _ in 0..<GraphTransaction.maxDeviceID {

@@ -22,6 +22,7 @@ extension StorageEngine {
     @discardableResult
     func reconcile(finishInterrupted: Bool = true) throws(StorageError) -> ReconcileReport {
         var report = ReconcileReport()
+        if finishInterrupted { try checkGeneration() }
         let attached = try backend.attachedDevices()
         let present = try backend.deviceIDs()
         let devices = try store.read { (txn) throws(StorageError) in try txn.allDevices() }
@@ -33,7 +34,11 @@ extension StorageEngine {
             switch device.state {
             case .creating, .removing:
                 if let path { try backend.deactivate(device.id, path: path) }
-                try backend.deleteDevice(device.id)
+                do throws(StorageError) {
+                    try backend.deleteDevice(device.id)
+                } catch where error.code == .busy && device.state == .removing {
+                    continue  // still open by its last user; deleted by a later reap
+                }
                 try store.write { (txn) throws(StorageError) in
                     if let record = try txn.snapshot(id: device.snapshotID), record.deviceID == device.id {
                         try txn.deleteSnapshot(record)
@@ -63,7 +68,11 @@ extension StorageEngine {
         }
         for orphan in present.subtracting(known) {
             if let path = attached[orphan] { try backend.deactivate(orphan, path: path) }
-            try backend.deleteDevice(orphan)
+            do throws(StorageError) {
+                try backend.deleteDevice(orphan)
+            } catch where error.code == .busy {
+                continue  // open by someone; a later cleanup deletes it
+            }
             report.orphansDeleted += 1
         }
         // Attachments of devices that are gone from both the store and the backend (a deleted
@@ -72,6 +81,7 @@ extension StorageEngine {
             try backend.deactivate(orphan, path: path)
             report.orphansDeleted += 1
         }
+        try store.write { (txn) throws(StorageError) in try txn.recordGeneration(of: backend) }
         if report.changedAnything {
             logger.info("reconciled store with backend", metadata: [
                 "abandonedCreations": "\(report.abandonedCreations)", "finishedRemovals": "\(report.finishedRemovals)",
@@ -80,6 +90,17 @@ extension StorageEngine {
             ])
         }
         return report
+    }
+
+    /// Refuses a backend whose metadata is older than the store's record of it: a thin-pool whose
+    /// metadata was restored from an old copy, or another pool under the same name. Opening it
+    /// would delete devices the store knows and the pool lost, so nothing is touched.
+    private func checkGeneration() throws(StorageError) {
+        guard let current = backend.generation else { return }
+        let stored = try store.read { (txn) throws(StorageError) in try txn.metaInteger("backendGeneration", as: UInt64.self) }
+        if let stored, current < stored {
+            throw StorageError(.failedPrecondition, "the \(backend.kind) pool's transaction id is \(current) but the store recorded \(stored): the pool's metadata is older than the store (restored, or another pool under the same name). Nothing was changed; check the pool with thin_check and use the state directory that belongs to it")
+        }
     }
 
     /// Brings an interrupted or stale attachment to a settled state: active snapshots and views
@@ -94,7 +115,7 @@ extension StorageEngine {
             if let path {
                 fixed.path = path
             } else {
-                fixed.path = try backend.activate(device.id, readOnly: device.readOnly)
+                fixed.path = try backend.activate(device.id, size: device.sizeBytes, readOnly: device.readOnly)
             }
             fixed.state = .active
         } else {

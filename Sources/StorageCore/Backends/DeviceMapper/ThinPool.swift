@@ -1,0 +1,368 @@
+import Glibc
+import Logging
+import Synchronization
+
+/// Thin devices on a device-mapper thin-pool: a snapshot is `create_snap`, a device is a `thin`
+/// table over the pool. Every metadata change advances the pool's transaction id first, so the
+/// engine can tell at start whether the pool and its store went apart.
+public final class ThinPool: BlockBackend {
+    public let settings: ThinPoolSettings
+    private let logger: Logger
+    /// Serializes metadata messages (set_transaction_id + change) and metadata snapshots;
+    /// holds the pool's transaction id once read.
+    private let metadataLock = Mutex<UInt64?>(nil)
+
+    public var kind: String { "dm-thin" }
+    public var providesBlockDevices: Bool { true }
+    var poolName: String { settings.poolName }
+    var poolPath: String { DeviceMapper.path(of: poolName) }
+
+    /// Makes the pool described by `settings` (files are created at `size`; devices are used whole)
+    /// or, for an existing pool, checks that it is there.
+    public static func create(_ settings: ThinPoolSettings, dataSize: UInt64, logger: Logger) throws(StorageError) -> ThinPool {
+        try settings.validate()
+        guard DeviceMapper.isAvailable() else {
+            throw StorageError(.unavailable, "device-mapper is not available in this kernel; load it with `modprobe dm-thin-pool` or use `--backend file`")
+        }
+        let pool = ThinPool(settings: settings, logger: logger)
+        switch settings.source {
+        case .existing:
+            guard try DeviceMapper.info(settings.poolName) != nil else {
+                throw StorageError(.notFound, "thin-pool \(settings.poolName) does not exist; create it, or let `snapctl pool create --backend dm-thin` make one from files or devices")
+            }
+            _ = try pool.status()
+        case .files(let data, let metadata):
+            if try DeviceMapper.info(settings.poolName) != nil {
+                throw StorageError(.alreadyExists, "a device-mapper device named \(settings.poolName) already exists; choose another --pool-name")
+            }
+            for file in [data, metadata] {
+                if let slash = file.lastIndex(of: "/"), slash != file.startIndex { try ReflinkFilePool.makeDirectory(String(file[..<slash])) }
+            }
+            try ReflinkFilePool.sizeFile(data, to: dataSize, creating: true)
+            try ReflinkFilePool.sizeFile(metadata, to: ThinPoolSettings.metadataSize(dataSize: dataSize, dataBlockSize: settings.dataBlockSize), creating: true)
+            try pool.bringUp()
+        case .devices(_, let metadata):
+            if try DeviceMapper.info(settings.poolName) != nil {
+                throw StorageError(.alreadyExists, "a device-mapper device named \(settings.poolName) already exists; choose another --pool-name")
+            }
+            // A stale superblock on the metadata device would be taken for a pool: wipe it.
+            try FileDescriptor.withOpened(metadata, O_WRONLY | O_EXCL) { (fd) throws(StorageError) in
+                let zeros = [UInt8](repeating: 0, count: 4096)
+                try systemCall("pwrite(\(metadata))", "cannot clear the metadata device \(metadata)") {
+                    zeros.withUnsafeBytes { pwrite(fd.raw, $0.baseAddress, 4096, 0) }
+                }
+                try systemCall("fsync(\(metadata))", "cannot clear the metadata device \(metadata)") { fsync(fd.raw) }
+            }
+            try pool.bringUp()
+        }
+        logger.info("thin-pool ready", metadata: ["pool": "\(settings.poolName)", "blockSize": "\(settings.dataBlockSize)"])
+        return pool
+    }
+
+    /// Opens the pool, re-creating its table after a reboot (`snapctl pool activate`).
+    public static func open(_ settings: ThinPoolSettings, logger: Logger) throws(StorageError) -> ThinPool {
+        let pool = ThinPool(settings: settings, logger: logger)
+        try pool.bringUp()
+        return pool
+    }
+
+    private init(settings: ThinPoolSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Creates the pool device from its data and metadata devices unless it is live already.
+    func bringUp() throws(StorageError) {
+        guard try DeviceMapper.info(poolName) == nil else { return }
+        let dataDevice: String, metadataDevice: String
+        switch settings.source {
+        case .existing:
+            throw StorageError(.notFound, "thin-pool \(poolName) is not active; activate it (it is managed outside kata-block) and retry")
+        case .devices(let data, let metadata):
+            (dataDevice, metadataDevice) = (data, metadata)
+        case .files(let data, let metadata):
+            let attached = Dictionary(LoopDevice.attachments().map { ($0.file, $0.device) }, uniquingKeysWith: { a, _ in a })
+            if let device = attached[metadata] { metadataDevice = device } else {
+                metadataDevice = try LoopDevice.attach(metadata, readOnly: false, directIO: true)
+            }
+            do throws(StorageError) {
+                if let device = attached[data] { dataDevice = device } else {
+                    dataDevice = try LoopDevice.attach(data, readOnly: false, directIO: true)
+                }
+            } catch {
+                _ = try? LoopDevice.detach(metadataDevice)
+                throw error
+            }
+        }
+        let blockSectors = settings.dataBlockSize / 512
+        let dataBlocks = try Self.byteSize(of: dataDevice) / settings.dataBlockSize
+        guard dataBlocks > 0 else {
+            throw StorageError(.invalidArgument, "data device \(dataDevice) is smaller than one \(settings.dataBlockSize)-byte block")
+        }
+        let table = DeviceMapper.Target(
+            start: 0, sectors: dataBlocks * blockSectors, type: "thin-pool",
+            parameters: "\(metadataDevice) \(dataDevice) \(blockSectors) \(max(1, dataBlocks / 10)) 1 error_if_no_space")
+        do throws(StorageError) {
+            try DeviceMapper.create(poolName, table: [table], readOnly: false)
+        } catch {
+            if case .files = settings.source {
+                _ = try? LoopDevice.detach(dataDevice)
+                _ = try? LoopDevice.detach(metadataDevice)
+            }
+            throw error
+        }
+        logger.info("thin-pool activated", metadata: ["pool": "\(poolName)", "data": "\(dataDevice)", "metadata": "\(metadataDevice)", "blocks": "\(dataBlocks)"])
+    }
+
+    /// Removes the pool device and detaches its loop devices, when we made it.
+    public func shutDown() throws(StorageError) {
+        guard settings.source != .existing else { return }
+        let devices = try? poolDevices()
+        if try DeviceMapper.info(poolName) != nil { try DeviceMapper.remove(poolName) }
+        if case .files = settings.source, let devices {
+            try LoopDevice.detach(devices.data)
+            try LoopDevice.detach(devices.metadata)
+        }
+    }
+
+    // MARK: Thin devices
+
+    func thinName(_ id: UInt32) -> String { "\(poolName)-thin-\(id)" }
+
+    public func createDevice(_ id: UInt32, size: UInt64) throws(StorageError) {
+        try guardFreeSpace()
+        try changeMetadata("create_thin \(id)")
+    }
+
+    public func snapshotDevice(_ id: UInt32, from origin: UInt32, originPath: String?) throws(StorageError) {
+        try guardFreeSpace()
+        // The kernel requires an active origin to be suspended (its filesystem frozen) around create_snap.
+        let originName = thinName(origin)
+        guard let info = try DeviceMapper.info(originName), !info.suspended else {
+            return try changeMetadata("create_snap \(id) \(origin)")
+        }
+        try DeviceMapper.suspend(originName)
+        let snapped = Result { () throws(StorageError) in try changeMetadata("create_snap \(id) \(origin)") }
+        try DeviceMapper.resume(originName)
+        try snapped.get()
+    }
+
+    /// Thin devices take their size from the activation table: nothing to do until then.
+    public func grow(_ id: UInt32, to size: UInt64) throws(StorageError) {}
+
+    public func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String {
+        let name = thinName(id)
+        if let info = try DeviceMapper.info(name) {
+            guard info.deferredRemove else { return DeviceMapper.path(of: name) }
+            throw StorageError(.busy, "device \(id) is still open from an earlier attach that is being removed; retry after its user closes it")
+        }
+        let sectors = (size + 511) / 512
+        try DeviceMapper.create(name, table: [.init(start: 0, sectors: sectors, type: "thin", parameters: "\(poolPath) \(id)")], readOnly: readOnly)
+        return DeviceMapper.path(of: name)
+    }
+
+    @discardableResult
+    public func deactivate(_ id: UInt32, path: String) throws(StorageError) -> Bool {
+        let name = thinName(id)
+        guard path == DeviceMapper.path(of: name), try DeviceMapper.info(name) != nil else { return false }
+        do throws(StorageError) {
+            try DeviceMapper.remove(name)
+            return false
+        } catch where error.code == .busy {
+            // Still mounted somewhere (a guest, a host mount): the kernel removes it at its last close.
+            try DeviceMapper.remove(name, deferred: true)
+            logger.info("device busy; removal deferred to its last close", metadata: ["device": "\(name)"])
+            return true
+        }
+    }
+
+    public func deleteDevice(_ id: UInt32) throws(StorageError) {
+        if let info = try DeviceMapper.info(thinName(id)) {
+            throw StorageError(.busy, "device \(id) is still open\(info.deferredRemove ? " (removal deferred to its last close)" : ""); it is deleted once its user closes it")
+        }
+        do throws(StorageError) {
+            try changeMetadata("delete \(id)")
+        } catch where (error.cause as? SystemCallError)?.errno == ENODATA {
+            return  // never created, or deleted already
+        }
+    }
+
+    public func attachedDevices() throws(StorageError) -> [UInt32: String] {
+        let prefix = "\(poolName)-thin-"
+        var result: [UInt32: String] = [:]
+        for name in try DeviceMapper.names() where name.hasPrefix(prefix) {
+            guard let id = UInt32(name.dropFirst(prefix.count)), let info = try DeviceMapper.info(name), !info.deferredRemove else { continue }
+            result[id] = DeviceMapper.path(of: name)
+        }
+        return result
+    }
+
+    public func readBytes(of id: UInt32, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
+        let name = thinName(id)
+        if try DeviceMapper.info(name) != nil { return try Self.read(DeviceMapper.path(of: name), offset: offset, count: count) }
+        // Not attached: a short read-only activation under a name of its own.
+        let peek = "\(poolName)-peek-\(id)"
+        if try DeviceMapper.info(peek) != nil { try DeviceMapper.remove(peek) }
+        let sectors = (UInt64(offset) + UInt64(count) + (1 << 20)) / 512
+        try DeviceMapper.create(peek, table: [.init(start: 0, sectors: sectors, type: "thin", parameters: "\(poolPath) \(id)")], readOnly: true)
+        defer { try? DeviceMapper.remove(peek) }
+        return try Self.read(DeviceMapper.path(of: peek), offset: offset, count: count)
+    }
+
+    // MARK: Pool-wide
+
+    public func deviceIDs() throws(StorageError) -> Set<UInt32> {
+        Set(try listDevices().map(\.id))
+    }
+
+    /// Bytes that differ from `base` (blocks the device maps differently or alone: `thin_delta`),
+    /// or without a base, blocks no other device maps (`thin_ls` exclusive); shared is the rest.
+    public func usage(of id: UInt32, comparedTo base: UInt32?) throws(StorageError) -> DeviceUsage {
+        try withMetadataSnapshot { (metadata) throws(StorageError) -> DeviceUsage in
+            guard let entry = try Self.listDevices(metadata).first(where: { $0.id == id }) else {
+                throw StorageError(.notFound, "device \(id) is not in thin-pool \(poolName)")
+            }
+            guard let base else {
+                return DeviceUsage(exclusiveBytes: Int64(entry.exclusive), sharedBytes: Int64(entry.mapped - entry.exclusive))
+            }
+            let output = try ExternalTool.output("thin_delta", ["-m", "--snap1", "\(base)", "--snap2", "\(id)", metadata])
+            let changed = ThinDelta.changedBlocks(output) * settings.dataBlockSize
+            return DeviceUsage(exclusiveBytes: Int64(changed), sharedBytes: Int64(entry.mapped) - Int64(min(changed, entry.mapped)))
+        }
+    }
+
+    public func dataSpace() throws(StorageError) -> SpaceUsage {
+        let s = try status()
+        return SpaceUsage(usedBytes: Int64(s.usedDataBlocks * settings.dataBlockSize), totalBytes: Int64(s.totalDataBlocks * settings.dataBlockSize))
+    }
+
+    public func metadataSpace() throws(StorageError) -> SpaceUsage? {
+        let s = try status()
+        return SpaceUsage(usedBytes: Int64(s.usedMetadataBlocks * ThinPoolStatus.metadataBlockSize),
+                          totalBytes: Int64(s.totalMetadataBlocks * ThinPoolStatus.metadataBlockSize))
+    }
+
+    public var generation: UInt64? {
+        if let cached = metadataLock.withLock({ $0 }) { return cached }
+        return try? status().transactionID
+    }
+
+    func status() throws(StorageError) -> ThinPoolStatus {
+        guard let line = try DeviceMapper.status(poolName).first, line.type == "thin-pool" else {
+            throw StorageError(.unavailable, "\(poolName) is not a thin-pool")
+        }
+        return try ThinPoolStatus(parameters: line.parameters)
+    }
+
+    /// Refuses new devices while free data or metadata space is below `min_free`: a pool that
+    /// runs dry fails every write of every container on it.
+    private func guardFreeSpace() throws(StorageError) {
+        let s = try status()
+        if s.mode != "rw" || s.needsCheck {
+            throw StorageError(.noSpace, "thin-pool \(poolName) is \(s.needsCheck ? "marked needs_check" : s.mode); free space (remove snapshots) or repair it with thin_check")
+        }
+        let free = s.freeFraction()
+        let limit = settings.minFreeFraction
+        if free.data < limit || free.metadata < limit {
+            let which = free.data < limit ? "data" : "metadata"
+            throw StorageError(.noSpace, String(format: "thin-pool %@ has %.1f%% %@ space free, below min_free %.1f%%; remove snapshots (`snapctl snapshot rm`, `snapctl cleanup`) or grow the pool",
+                                                poolName, 100 * min(free.data, free.metadata), which, 100 * limit))
+        }
+    }
+
+    /// Advances the pool's transaction id, then sends the change; the two go together under one lock.
+    private func changeMetadata(_ text: String) throws(StorageError) {
+        try metadataLock.withLock { (transaction) throws(StorageError) in
+            let current: UInt64
+            if let known = transaction { current = known } else { current = try status().transactionID }
+            try DeviceMapper.message(poolName, "set_transaction_id \(current) \(current + 1)")
+            transaction = current + 1
+            try DeviceMapper.message(poolName, text)
+        }
+    }
+
+    /// Runs `body` with the metadata device path while a metadata snapshot is held, so the
+    /// userspace tools read a consistent copy of the live pool's metadata.
+    private func withMetadataSnapshot<T>(_ body: (String) throws(StorageError) -> T) throws(StorageError) -> T {
+        let metadata = try poolDevices().metadata
+        return try metadataLock.withLock { (_) throws(StorageError) -> T in
+            do throws(StorageError) {
+                try DeviceMapper.message(poolName, "reserve_metadata_snap")
+            } catch where error.code == .busy || error.code == .invalidArgument {
+                // One left behind by a process that died holding it.
+                try DeviceMapper.message(poolName, "release_metadata_snap")
+                try DeviceMapper.message(poolName, "reserve_metadata_snap")
+            }
+            defer { try? DeviceMapper.message(poolName, "release_metadata_snap") }
+            return try body(metadata)
+        }
+    }
+
+    private func listDevices() throws(StorageError) -> [(id: UInt32, mapped: UInt64, exclusive: UInt64)] {
+        try withMetadataSnapshot { (metadata) throws(StorageError) in try Self.listDevices(metadata) }
+    }
+
+    private static func listDevices(_ metadata: String) throws(StorageError) -> [(id: UInt32, mapped: UInt64, exclusive: UInt64)] {
+        let output = try ExternalTool.output("thin_ls", ["-m", "--no-headers", "-o", "DEV,MAPPED_BYTES,EXCLUSIVE_BYTES", metadata])
+        return output.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count == 3, let id = UInt32(f[0]), let mapped = UInt64(f[1]), let exclusive = UInt64(f[2]) else { return nil }
+            return (id, mapped, exclusive)
+        }
+    }
+
+    /// The pool's metadata and data block devices, from its live table ("major:minor" numbers).
+    func poolDevices() throws(StorageError) -> (metadata: String, data: String) {
+        guard let line = try DeviceMapper.table(poolName).first, line.type == "thin-pool" else {
+            throw StorageError(.unavailable, "\(poolName) is not a thin-pool")
+        }
+        let fields = line.parameters.split(separator: " ").map(String.init)
+        guard fields.count >= 2 else { throw StorageError(.internal, "cannot read the table of \(poolName)") }
+        return (try Self.devicePath(fields[0]), try Self.devicePath(fields[1]))
+    }
+
+    /// `/dev/NAME` of a block device given as "major:minor" (or a path already).
+    static func devicePath(_ number: String) throws(StorageError) -> String {
+        if number.hasPrefix("/") { return number }
+        guard let uevent = readSmallFile("/sys/dev/block/\(number)/uevent"),
+              let line = uevent.split(separator: "\n").first(where: { $0.hasPrefix("DEVNAME=") }) else {
+            throw StorageError(.notFound, "block device \(number) has no entry in /sys/dev/block")
+        }
+        return "/dev/\(line.dropFirst("DEVNAME=".count))"
+    }
+
+    static func byteSize(of device: String) throws(StorageError) -> UInt64 {
+        try FileDescriptor.withOpened(device, O_RDONLY) { (fd) throws(StorageError) -> UInt64 in
+            UInt64(try systemCall("lseek(\(device))", "cannot size \(device)") { lseek(fd.raw, 0, SEEK_END) })
+        }
+    }
+
+    static func read(_ path: String, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
+        try FileDescriptor.withOpened(path, O_RDONLY) { (fd) throws(StorageError) -> [UInt8] in
+            var buffer = [UInt8](repeating: 0, count: count)
+            let n = try systemCall("pread(\(path))", "cannot read \(path)") {
+                buffer.withUnsafeMutableBytes { pread(fd.raw, $0.baseAddress, count, off_t(offset)) }
+            }
+            return Array(buffer.prefix(n))
+        }
+    }
+}
+
+/// `thin_delta`'s XML report: how many blocks the second device maps differently from the first.
+enum ThinDelta {
+    static func changedBlocks(_ xml: String) -> UInt64 {
+        var total: UInt64 = 0
+        for line in xml.split(separator: "\n") {
+            let text = line.drop(while: { $0 == " " })
+            guard text.hasPrefix("<different") || text.hasPrefix("<right_only"),
+                  let range = text.range(of: "length=\"") else { continue }
+            total += UInt64(text[range.upperBound...].prefix(while: \.isNumber)) ?? 0
+        }
+        return total
+    }
+}
+
+extension ThinPool {
+    /// True when this kernel has device-mapper (the thin-pool target loads on first use).
+    public static var isAvailable: Bool { DeviceMapper.isAvailable() }
+}
