@@ -2,8 +2,9 @@ import Foundation
 import Testing
 @testable import StorageCore
 
-/// Real data through real mounts on the reflink file backend (root: loop devices, mkfs, mount).
-@Suite("File backend data", .serialized, .enabled(if: BackendChoice.rootTestsEnabled, "set KBS_ROOT_TESTS=1 (root)"))
+/// Real data through real mounts on a block backend: the reflink file backend as root
+/// (KBS_ROOT_TESTS=1), dm-thin in the VM (KBS_DM_TESTS=1).
+@Suite("Block backend data", .serialized, .enabled(if: BackendChoice.block != nil, "set KBS_ROOT_TESTS=1 (root) or KBS_DM_TESTS=1 (VM)"))
 struct FileBackendDataTests {
     private let fm = FileManager.default
 
@@ -35,13 +36,14 @@ struct FileBackendDataTests {
 
     @Test("a 3-layer chain written through mounts: each layer holds exactly its contents", arguments: FilesystemType.allCases)
     func threeLayers(_ filesystem: FilesystemType) throws {
-        let pool = try TestPool(.file, filesystem: filesystem)
+        let choice = try #require(BackendChoice.block)
+        let pool = try TestPool(choice, filesystem: filesystem)
         let e = pool.engine
 
         // Layer 1: a base tree.
         let m1 = try e.prepare("l1")
         #expect(m1[0].type == filesystem.rawValue)
-        #expect(m1[0].source.hasPrefix("/dev/loop"))
+        #expect(m1[0].source.hasPrefix(choice.devicePrefix))
         try e.withMountedSnapshot("l1") { root in
             try write("hello", to: "\(root)/etc/greeting")
             try write("v1", to: "\(root)/etc/version")
@@ -92,7 +94,9 @@ struct FileBackendDataTests {
             #expect(mounts[0].options.contains("ro"))
             let device = try #require(try e.inspect(key).device)
             #expect(device.readOnly)
-            let ro = try String(contentsOfFile: "/sys/block/\((device.path as NSString).lastPathComponent)/ro", encoding: .utf8)
+            var st = stat()
+            #expect(stat(device.path, &st) == 0)
+            let ro = try String(contentsOfFile: "/sys/dev/block/\((st.st_rdev >> 8) & 0xfff | (st.st_rdev >> 32) & ~0xfff):\(st.st_rdev & 0xff | (st.st_rdev >> 12) & ~0xff)/ro", encoding: .utf8)
             #expect(ro.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
             try e.withMountedSnapshot(key) { root in
                 var contents = try tree(root)
@@ -103,11 +107,17 @@ struct FileBackendDataTests {
             try e.remove(key)
         }
 
-        // Clones share extents with their origin: checked with filefrag, independently of our FIEMAP code.
-        let pool2 = try #require(e.backend as? ReflinkFilePool)
+        // Clones share blocks with their origin: checked with filefrag (file) or thin_ls (dm-thin),
+        // independently of the usage code.
         let l3 = try #require(try e.inspect("L3").device)
-        let frag = try run("/usr/sbin/filefrag", "-v", pool2.imagePath(l3.id))
-        #expect(frag.contains("shared"), "L3's image shares no extents:\n\(frag)")
+        if let files = e.backend as? ReflinkFilePool {
+            let frag = try run("/usr/sbin/filefrag", "-v", files.imagePath(l3.id))
+            #expect(frag.contains("shared"), "L3's image shares no extents:\n\(frag)")
+        } else {
+            let thin = try #require(e.backend as? ThinPool)
+            let shared = try thin.usage(of: l3.id, comparedTo: nil).sharedBytes
+            #expect(shared >= 4 << 20, "L3 shares the 4 MiB blob with L1 (thin_ls says \(shared) bytes)")
+        }
         // L1 wrote a 4 MiB blob; L3 shares it, so L3's own bytes are far fewer.
         let usage1 = try e.usage("L1")
         let usage3 = try e.usage("L3")
@@ -119,7 +129,8 @@ struct FileBackendDataTests {
 
     @Test("commit and remove of a device still mounted elsewhere: flushed, then detached when unmounted")
     func foreignMount() throws {
-        let pool = try TestPool(.file)
+        let choice = try #require(BackendChoice.block)
+        let pool = try TestPool(choice)
         let e = pool.engine
         let mounts = try e.prepare("busy")
         let target = pool.state + "/foreign"
@@ -129,7 +140,7 @@ struct FileBackendDataTests {
         try write("unsynced", to: "\(target)/late")
         try e.commit("done", key: "busy")
         #expect(try e.stat("done").kind == .committed)
-        #expect(LoopDevice.isDetaching(mounts[0].source), "the loop device detaches when the mount goes")
+        #expect(try choice.isDetaching(mounts[0].source), "the device detaches when the mount goes")
         _ = try e.prepare("child", parent: "done")
         let text = try e.withMountedSnapshot("child") { root in try read("\(root)/late") }
         #expect(text == "unsynced")
@@ -143,22 +154,25 @@ struct FileBackendDataTests {
         #expect(throws: StorageError.self) { try e.stat("v") }
         try run("/usr/bin/umount", viewTarget)
         try run("/usr/bin/umount", target)
-        #expect(LoopDevice.backingFile(of: mounts[0].source) == nil)
-        #expect(LoopDevice.backingFile(of: view[0].source) == nil)
+        #expect(try !choice.isAttached(mounts[0].source))
+        #expect(try !choice.isAttached(view[0].source))
+        // A thin device cannot be deleted while open: the view's device waited for its unmount.
+        #expect(try e.reapRemovedDevices() == (choice == .dmThin ? 1 : 0))
     }
 
     @Test("devices come back after they are detached behind the pool's back (reboot)")
     func reattachAfterReboot() throws {
-        let pool = try TestPool(.file)
+        let choice = try #require(BackendChoice.block)
+        let pool = try TestPool(choice)
         let e = pool.engine
         _ = try e.prepare("a")
         try e.withMountedSnapshot("a") { root in try write("kept", to: "\(root)/f") }
         let before = try #require(try e.inspect("a").device)
-        try LoopDevice.detach(before.path)
+        try choice.detachBehindBack(before.path)
         try pool.reopen()
         let after = try #require(try pool.engine.inspect("a").device)
         #expect(after.state == .active)
-        #expect(LoopDevice.attachments().contains { $0.device == after.path })
+        #expect(try pool.engine.backend.attachedDevices()[after.id] == after.path)
         let text = try pool.engine.withMountedSnapshot("a") { root in try read("\(root)/f") }
         #expect(text == "kept")
     }

@@ -7,13 +7,52 @@ import Testing
 enum BackendChoice: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case memory
     case file
+    case dmThin = "dm-thin"
 
     var testDescription: String { rawValue }
 
     /// Root tests (loop devices, mkfs, mounts) run when KBS_ROOT_TESTS=1; once asked for, they must be able to run.
     static var rootTestsEnabled: Bool { ProcessInfo.processInfo.environment["KBS_ROOT_TESTS"] == "1" }
 
-    static var enabled: [BackendChoice] { rootTestsEnabled ? [.memory, .file] : [.memory] }
+    /// dm-thin tests run where the kernel has device-mapper (the VM: scripts/vm/run.sh) when KBS_DM_TESTS=1.
+    static var dmTestsEnabled: Bool { ProcessInfo.processInfo.environment["KBS_DM_TESTS"] == "1" }
+
+    static var enabled: [BackendChoice] {
+        if dmTestsEnabled { return [.dmThin] }
+        return rootTestsEnabled ? [.memory, .file] : [.memory]
+    }
+
+    /// The backend with real block devices under test: dm-thin in the VM, the file backend as root.
+    static var block: BackendChoice? { dmTestsEnabled ? .dmThin : rootTestsEnabled ? .file : nil }
+
+    /// Detaches the device at `path` the way a reboot would, behind the engine's back.
+    func detachBehindBack(_ path: String) throws {
+        switch self {
+        case .file: try LoopDevice.detach(path)
+        case .dmThin: try DeviceMapper.remove((path as NSString).lastPathComponent)
+        case .memory: break
+        }
+    }
+
+    /// Whether the device at `path` is still attached (not yet removed by the kernel).
+    func isAttached(_ path: String) throws -> Bool {
+        switch self {
+        case .file: return LoopDevice.backingFile(of: path) != nil
+        case .dmThin: return try DeviceMapper.info((path as NSString).lastPathComponent) != nil
+        case .memory: return false
+        }
+    }
+
+    /// Whether the device at `path` goes away at its last close.
+    func isDetaching(_ path: String) throws -> Bool {
+        switch self {
+        case .file: return LoopDevice.isDetaching(path)
+        case .dmThin: return try DeviceMapper.info((path as NSString).lastPathComponent)?.deferredRemove == true
+        case .memory: return false
+        }
+    }
+
+    var devicePrefix: String { self == .dmThin ? "/dev/mapper/" : "/dev/loop" }
 }
 
 /// A pool in a fresh temporary state directory, destroyed when the test ends.
@@ -30,12 +69,20 @@ final class TestPool {
     }()
 
     init(_ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 1 << 30) throws {
-        if choice == .file {
-            #expect(getuid() == 0, "KBS_ROOT_TESTS=1 needs root (loop devices, mkfs, mount)")
+        if choice != .memory {
+            #expect(getuid() == 0, "block backend tests need root (loop devices, device-mapper, mkfs, mount)")
         }
         self.choice = choice
-        state = FileManager.default.temporaryDirectory.appendingPathComponent("kbs-test-\(UUID().uuidString)").path
-        let backend: PoolOptions.Backend = choice == .file ? .file(poolSize: 4 << 30) : .memory(memory)
+        let id = UUID().uuidString
+        state = FileManager.default.temporaryDirectory.appendingPathComponent("kbs-test-\(id)").path
+        let backend: PoolOptions.Backend
+        switch choice {
+        case .memory: backend = .memory(memory)
+        case .file: backend = .file(poolSize: 4 << 30)
+        case .dmThin:
+            let settings = ThinPoolSettings(poolName: "kbs-test-\(id.prefix(8))", source: .files(data: "\(state)/pool/data", metadata: "\(state)/pool/metadata"))
+            backend = .thin(settings, dataSize: 4 << 30)
+        }
         engine = try StorageEngine.createPool(
             at: state, options: PoolOptions(backend: backend, filesystem: filesystem, defaultDeviceSize: deviceSize),
             logger: Self.logger)

@@ -2,6 +2,7 @@ import CDeviceMapper
 import CDeviceMapperLog
 import Glibc
 import Logging
+import Synchronization
 
 /// Device-mapper through libdevmapper's ioctl API (never `dmsetup`): the one funnel through which
 /// every dm call goes, turning a failed `dm_task_run` into a typed error with the kernel's errno
@@ -37,10 +38,7 @@ enum DeviceMapper {
 
     /// True when the running kernel has device-mapper and thin provisioning can be loaded.
     static func isAvailable() -> Bool {
-        _ = udevManagesNodes
-        guard let task = dm_task_create(Int32(DM_DEVICE_VERSION)) else { return false }
-        defer { dm_task_destroy(task) }
-        return dm_task_run(task) != 0
+        (try? run(DM_DEVICE_VERSION, "version") { _ in true }) != nil
     }
 
     static func path(of name: String) -> String { "\(directory)/\(name)" }
@@ -144,12 +142,26 @@ enum DeviceMapper {
         return result
     }
 
+    /// libdevmapper keeps process-wide state (pending node operations, the last error, udev
+    /// cookies) and is not thread-safe: every call goes through this lock.
+    private static let serial = Mutex(())
+
     /// The funnel: creates a task of `type`, lets `setUp` fill it, runs it, waits for node
     /// changes, and reads the result; failures carry the kernel's errno and libdevmapper's message.
     @discardableResult
     private static func run<Result>(
         _ type: Int, _ operation: @autoclosure () -> String, changesNodes: Bool = false,
         setUp: (OpaquePointer) -> Bool, read: (OpaquePointer) -> Result = { _ in () }
+    ) throws(StorageError) -> Result {
+        let name = operation()
+        return try serial.withLock { (_) throws(StorageError) -> Result in
+            try runLocked(type, name, changesNodes: changesNodes, setUp: setUp, read: read)
+        }
+    }
+
+    private static func runLocked<Result>(
+        _ type: Int, _ operation: @autoclosure () -> String, changesNodes: Bool,
+        setUp: (OpaquePointer) -> Bool, read: (OpaquePointer) -> Result
     ) throws(StorageError) -> Result {
         let udev = udevManagesNodes
         kbs_dm_clear_error()
