@@ -1,0 +1,117 @@
+import Foundation
+import Glibc
+import Testing
+@testable import StorageCore
+
+/// dm-thin specifics on a real kernel (the VM: KBS_DM_TESTS=1): a full pool, kernel errors,
+/// the transaction-id check, and a pool brought back after a reboot.
+@Suite("dm-thin pool", .serialized, .enabled(if: BackendChoice.dmTestsEnabled, "set KBS_DM_TESTS=1 (runs in the VM)"))
+struct ThinPoolTests {
+    /// Writes 1 MiB chunks into `path` until the filesystem or the pool refuses; returns bytes written.
+    private func fill(_ path: String) -> Int {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0x5a, count: 1 << 20)
+        var total = 0
+        while true {
+            let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            total += n
+            if total % (32 << 20) == 0, fsync(fd) != 0 { break }
+        }
+        _ = fsync(fd)
+        return total
+    }
+
+    @Test("a full pool fails writes fast, refuses new snapshots with noSpace, and works again once space is freed")
+    func fullPool() throws {
+        let pool = try TestPool(.dmThin, deviceSize: 1 << 30, thinDataSize: 256 << 20)
+        let e = pool.engine
+        _ = try e.prepare("keep")
+        try e.withMountedSnapshot("keep") { root in
+            try Data("precious".utf8).write(to: URL(fileURLWithPath: "\(root)/kept"))
+        }
+        try e.commit("kept", key: "keep")
+        _ = try e.prepare("hog", parent: "kept")
+        // error_if_no_space: the writer gets an error instead of hanging on a queue.
+        let written = try e.withMountedSnapshot("hog") { root in fill("\(root)/big") }
+        let thin = try #require(e.backend as? ThinPool)
+        let space = try e.backend.dataSpace()
+        #expect(written > 100 << 20, "wrote \(written) bytes")
+        #expect(space.freeBytes < space.totalBytes / 10, "pool still has \(space.freeBytes) bytes free")
+
+        try expectRefused(.noSpace, in: pool) { _ = try e.prepare("more", parent: "kept") }
+        #expect(try e.stat("kept").kind == .committed)
+
+        // Freeing the space makes the pool usable again, and what was stored is intact.
+        try e.remove("hog")
+        let status = try thin.status()
+        #expect(status.usedDataBlocks * thin.settings.dataBlockSize < 64 << 20, "space came back: \(status)")
+        _ = try e.prepare("more", parent: "kept")
+        let text = try e.withMountedSnapshot("more") { root in try String(contentsOfFile: "\(root)/kept", encoding: .utf8) }
+        #expect(text == "precious")
+    }
+
+    @Test("kernel refusals are typed: an existing thin id, a busy device, a missing device")
+    func kernelErrors() throws {
+        let pool = try TestPool(.dmThin)
+        let thin = try #require(pool.engine.backend as? ThinPool)
+        let mounts = try pool.engine.prepare("a")
+        let device = try #require(try pool.engine.inspect("a").device)
+        #expect(throws: StorageError.self) { try thin.createDevice(device.id, size: 1 << 30) }
+        do {
+            try thin.createDevice(device.id, size: 1 << 30)
+        } catch {
+            #expect(error.code == .alreadyExists, "\(error)")
+        }
+        do {
+            try thin.deleteDevice(device.id)
+            Issue.record("deleting an attached thin device succeeded")
+        } catch {
+            #expect(error.code == .busy, "\(error)")
+        }
+        try thin.deleteDevice(0xFF_FFF0)  // never created: deleting it is not an error
+        #expect(mounts[0].source == DeviceMapper.path(of: thin.thinName(device.id)))
+    }
+
+    @Test("a pool whose transaction id went back is refused at open and nothing is changed")
+    func transactionIDDivergence() throws {
+        let pool = try TestPool(.dmThin)
+        _ = try pool.engine.prepare("a")
+        let generation = try #require(pool.engine.backend.generation)
+        try pool.engine.close()
+        // The store remembers a later transaction than the pool has (as after restoring the
+        // pool's metadata from an old copy).
+        let store = try GraphStore(directory: StorageEngine.metadataDirectory(pool.state))
+        try store.write { (txn) throws(StorageError) in try txn.setMetaInteger("backendGeneration", generation + 3) }
+        let refusal = #expect(throws: StorageError.self, "a pool behind its store was opened") {
+            _ = try StorageEngine.open(stateDirectory: pool.state, logger: TestPool.logger)
+        }
+        #expect(refusal?.code == .failedPrecondition, "\(String(describing: refusal))")
+        #expect(refusal?.message.contains("transaction id") == true)
+        try store.write { (txn) throws(StorageError) in try txn.setMetaInteger("backendGeneration", generation) }
+        try pool.reopenAfterClose()
+        #expect(try pool.engine.stat("a").kind == .active)
+    }
+
+    @Test("after a reboot (pool table, thin devices and loop devices gone) opening brings everything back")
+    func reboot() throws {
+        let pool = try TestPool(.dmThin)
+        let e = pool.engine
+        _ = try e.prepare("a")
+        try e.withMountedSnapshot("a") { root in try Data("survives".utf8).write(to: URL(fileURLWithPath: "\(root)/f")) }
+        let thin = try #require(e.backend as? ThinPool)
+        try e.close()
+        for (id, path) in try thin.attachedDevices() { try thin.deactivate(id, path: path) }
+        try thin.shutDown()
+        #expect(try DeviceMapper.info(thin.settings.poolName) == nil)
+
+        try pool.reopenAfterClose()
+        let device = try #require(try pool.engine.inspect("a").device)
+        #expect(device.state == .active)
+        let text = try pool.engine.withMountedSnapshot("a") { root in try String(contentsOfFile: "\(root)/f", encoding: .utf8) }
+        #expect(text == "survives")
+        #expect(try pool.engine.status().poolMetadata != nil)
+    }
+}
