@@ -19,6 +19,7 @@ mount -t devpts devpts $root/dev/pts
 mount -t tmpfs shm $root/dev/shm
 mount -t proc proc $root/proc
 mount -t sysfs sys $root/sys
+mount -t cgroup2 cgroup2 $root/sys/fs/cgroup 2>/dev/null
 mount -t tmpfs -o mode=1777 tmp $root/tmp
 mount -t tmpfs -o mode=755 run $root/run
 for tag in repo scratch; do

@@ -21,14 +21,19 @@ import (
 	"google.golang.org/grpc"
 )
 
+// The backend comes from KBS_SUITE_BACKEND (file, the default, or dm-thin in the VM).
 const config = `
-backend = "file"
+backend = "%s"
 filesystem = "ext4"
 default_size = "1GiB"
 log_level = "warning"
 
 [file]
 pool_size = "8GiB"
+
+[dm_thin]
+pool_name = "%s"
+data_size = "8GiB"
 `
 
 // startDaemon runs `snapctl serve` with its state in root and returns a proxy snapshotter on its socket.
@@ -38,7 +43,11 @@ func startDaemon(ctx context.Context, root string) (snapshots.Snapshotter, func(
 		return nil, nil, fmt.Errorf("set SNAPCTL to the snapctl binary")
 	}
 	configPath := filepath.Join(root, "config.toml")
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+	backend := os.Getenv("KBS_SUITE_BACKEND")
+	if backend == "" {
+		backend = "file"
+	}
+	if err := os.WriteFile(configPath, []byte(fmt.Sprintf(config, backend, fmt.Sprintf("kbs-suite-%d-%d", os.Getpid(), time.Now().UnixNano()))), 0o600); err != nil {
 		return nil, nil, err
 	}
 	state := filepath.Join(root, "state")

@@ -44,21 +44,24 @@ enum DeviceMapper {
     static func path(of name: String) -> String { "\(directory)/\(name)" }
 
     /// Creates `name` with `table` and resumes it (its /dev/mapper node exists on return).
+    /// Done as create, load, resume so that each step's failure carries its own errno; a device
+    /// left half made is removed again.
     static func create(_ name: String, table: [Target], readOnly: Bool) throws(StorageError) {
-        try run(DM_DEVICE_CREATE, "create \(name)", changesNodes: true) { task in
-            guard dm_task_set_name(task, name) != 0 else { return false }
-            if readOnly, dm_task_set_ro(task) == 0 { return false }
-            for target in table where dm_task_add_target(task, target.start, target.sectors, target.type, target.parameters) == 0 {
-                return false
-            }
-            return true
+        try run(DM_DEVICE_CREATE, "create \(name)") { dm_task_set_name($0, name) != 0 }
+        do throws(StorageError) {
+            try load(name, table: table, readOnly: readOnly)
+            try resume(name)
+        } catch {
+            try? remove(name)
+            throw error
         }
     }
 
     /// Loads a new table into `name`'s inactive slot; `resume` makes it live.
-    static func load(_ name: String, table: [Target]) throws(StorageError) {
-        try run(DM_DEVICE_RELOAD, "reload \(name)") { task in
+    static func load(_ name: String, table: [Target], readOnly: Bool = false) throws(StorageError) {
+        try run(DM_DEVICE_RELOAD, "load table into \(name)") { task in
             guard dm_task_set_name(task, name) != 0 else { return false }
+            if readOnly, dm_task_set_ro(task) == 0 { return false }
             for target in table where dm_task_add_target(task, target.start, target.sectors, target.type, target.parameters) == 0 {
                 return false
             }
@@ -180,7 +183,10 @@ enum DeviceMapper {
             if udev { _ = dm_udev_wait(cookie) } else { dm_task_update_nodes() }
         }
         guard succeeded else {
-            let code = errorNumber != 0 ? errorNumber : kbs_dm_last_errno()
+            // The ioctl's errno: from libdevmapper's error log, or the task (create/load run sub-tasks
+            // whose errno the outer task does not carry).
+            let logged = kbs_dm_last_errno()
+            let code = logged > 0 ? logged : errorNumber > 0 ? errorNumber : 0
             let failure = SystemCallError(operation: "\(operation()): \(lastMessage())", errno: code != 0 ? code : EIO)
             throw failure.storageError("device-mapper \(operation()) failed")
         }

@@ -286,16 +286,26 @@ public final class ThinPool: BlockBackend {
     private func withMetadataSnapshot<T>(_ body: (String) throws(StorageError) -> T) throws(StorageError) -> T {
         let metadata = try poolDevices().metadata
         return try metadataLock.withLock { (_) throws(StorageError) -> T in
-            do throws(StorageError) {
-                try DeviceMapper.message(poolName, "reserve_metadata_snap")
-            } catch where error.code == .busy || error.code == .invalidArgument {
-                // One left behind by a process that died holding it.
-                try DeviceMapper.message(poolName, "release_metadata_snap")
-                try DeviceMapper.message(poolName, "reserve_metadata_snap")
-            }
+            try reserveMetadataSnapshot()
             defer { try? DeviceMapper.message(poolName, "release_metadata_snap") }
             return try body(metadata)
         }
+    }
+
+    /// Reserves the pool's one metadata snapshot. Another reader (thin_ls run by an admin) may
+    /// hold it for a moment: wait up to ~2 s; one still held then was left by a process that died.
+    private func reserveMetadataSnapshot() throws(StorageError) {
+        for _ in 0..<40 {
+            do throws(StorageError) {
+                try DeviceMapper.message(poolName, "reserve_metadata_snap")
+                return
+            } catch where error.code == .busy {
+                usleep(50_000)
+            }
+        }
+        logger.warning("releasing a thin-pool metadata snapshot held for over 2 s", metadata: ["pool": "\(poolName)"])
+        try DeviceMapper.message(poolName, "release_metadata_snap")
+        try DeviceMapper.message(poolName, "reserve_metadata_snap")
     }
 
     private func listDevices() throws(StorageError) -> [(id: UInt32, mapped: UInt64, exclusive: UInt64)] {

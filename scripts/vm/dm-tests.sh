@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The dm-thin stage, run inside the VM by scripts/test-vm.sh: the engine suites on dm-thin,
+# containerd's SnapshotterSuite against `snapctl serve` on dm-thin, and real containerd + runc on dm-thin.
+# Binaries are built on the host beforehand (building under emulation would take far too long).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bin=${KBS_BIN_PATH:?set KBS_BIN_PATH to the build directory holding snapctl and the test bundle}
+failed=0
+stage() { echo; echo "== [vm] $*"; }
+# Runs a command with its output in a log, shows the lines matching $1 (all of it on failure).
+quiet() {
+  local pattern=$1 log; shift
+  log=$(mktemp /tmp/kbs-vm-stage.XXXXXX)
+  "$@" > "$log" 2>&1; local rc=$?
+  if [ "$rc" -eq 0 ]; then grep -aE "$pattern" "$log"; else grep -av '◇' "$log" | tail -150; fi
+  return "$rc"
+}
+
+stage "engine suites on dm-thin (graph conformance, bad input, real data, crashes, full pool)"
+KBS_DM_TESTS=1 quiet '✔ (Suite|Test run)|✘|skipped' "$bin/KataBlockStoragePackageTests.xctest" --testing-library swift-testing \
+  --filter 'StorageCoreTests\.(GraphConformanceTests|BadInputTests|FileBackendDataTests|CrashAndConcurrencyTests|ThinPoolTests|DeferredRemoveTests)' \
+  || failed=1
+
+stage "containerd's SnapshotterSuite through the proxy against snapctl serve on dm-thin"
+KBS_SUITE_BACKEND=dm-thin quiet '^\s*--- |^(ok|FAIL|PASS)' Tests/containerd/run-suite.sh "$bin/snapctl" || failed=1
+
+stage "real containerd + runc on dm-thin"
+KBS_BACKEND=dm-thin Tests/containerd/run-containerd.sh "$bin/snapctl" || failed=1
+
+echo
+[ "$failed" -eq 0 ] && echo "vm: dm-thin stage passed" || echo "vm: dm-thin stage FAILED"
+exit "$failed"
