@@ -103,7 +103,18 @@ public final class ThinPool: BlockBackend {
             start: 0, sectors: dataBlocks * blockSectors, type: "thin-pool",
             parameters: "\(metadataDevice) \(dataDevice) \(blockSectors) \(max(1, dataBlocks / 10)) 1 error_if_no_space")
         do throws(StorageError) {
-            try DeviceMapper.create(poolName, table: [table], readOnly: false)
+            // Another process attaching a loop device claims candidate loop devices exclusively
+            // for a moment (LOOP_CONFIGURE), so the pool's claim of its own can meet EBUSY: retry.
+            var attempt = 0
+            while true {
+                do throws(StorageError) {
+                    try DeviceMapper.create(poolName, table: [table], readOnly: false)
+                    break
+                } catch where error.code == .busy && attempt < 20 {
+                    attempt += 1
+                    usleep(100_000)
+                }
+            }
         } catch {
             if case .files = settings.source {
                 _ = try? LoopDevice.detach(dataDevice)
