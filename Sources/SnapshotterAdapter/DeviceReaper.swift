@@ -10,7 +10,7 @@ public struct DeviceReaper: Service {
     private let interval: Duration
     private let offload = EngineOffload()
 
-    public init(engine: StorageEngine, logger: Logger, interval: Duration = .seconds(1)) {
+    public init(engine: StorageEngine, logger: Logger, interval: Duration = .milliseconds(250)) {
         self.engine = engine
         self.logger = logger
         self.interval = interval

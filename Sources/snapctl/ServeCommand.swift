@@ -55,7 +55,10 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try SnapshotterServer(engine: engine, socketPath: settings.socket, logger: logger,
                                            asyncRemove: settings.asyncRemove)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
-        if settings.asyncRemove { services.append(.init(service: DeviceReaper(engine: engine, logger: logger))) }
+        // The reaper deletes devices whose snapshots are gone: all of them with async_remove, and
+        // otherwise those still open by a user (a mount, a guest) when their snapshot was removed.
+        services.append(.init(service: DeviceReaper(engine: engine, logger: logger)))
+        engine.enableBackgroundDeletion()
         let group = ServiceGroup(configuration: .init(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -80,6 +80,10 @@ public protocol BlockBackend: Sendable {
     /// the backend has none.
     var generation: UInt64? { get }
 
+    /// Called when a reaper runs beside the engine (the daemon): a delete that would wait for the
+    /// kernel to finish tearing a device down fails as busy instead, and the reaper retries it.
+    func setBackgroundDeletion(_ enabled: Bool)
+
     /// Releases what the pool itself holds (its own filesystem, a loop device) once every device
     /// is detached; used when the pool is destroyed.
     func shutDown() throws(StorageError)
@@ -88,4 +92,5 @@ public protocol BlockBackend: Sendable {
 extension BlockBackend {
     public func metadataSpace() throws(StorageError) -> SpaceUsage? { nil }
     public var generation: UInt64? { nil }
+    public func setBackgroundDeletion(_ enabled: Bool) {}
 }

@@ -206,7 +206,7 @@ extension StorageEngine {
             // Still open elsewhere (a thin device whose removal the kernel deferred): the snapshot
             // goes now, the device stays "removing" until `reapRemovedDevices` can delete it.
             try store.write { (txn) throws(StorageError) in try txn.deleteSnapshot(record) }
-            logger.info("snapshot removed; its device is still open and is deleted later", metadata: ["key": "\(StorageError.quoted(key))", "device": "\(device.id)"])
+            logger.debug("snapshot removed; its device is still open and is deleted later", metadata: ["key": "\(StorageError.quoted(key))", "device": "\(device.id)"])
             return
         } catch {
             try? store.write { (txn) throws(StorageError) in

@@ -133,6 +133,10 @@ public final class StorageEngine: Sendable {
         return engine
     }
 
+    /// Tells the engine a reaper (`reapRemovedDevices`, run periodically) runs beside it: removals
+    /// then return without waiting for the kernel to finish tearing a device down.
+    public func enableBackgroundDeletion() { backend.setBackgroundDeletion(true) }
+
     /// Unmounts what this engine mounted on the host. Devices stay attached: guests may be using them.
     /// With `destroy`, detaches and deletes every device and the pool, and removes the state directory.
     public func close(destroy: Bool = false) throws(StorageError) {

@@ -11,6 +11,7 @@ public final class ThinPool: BlockBackend {
     /// Serializes metadata messages (set_transaction_id + change) and metadata snapshots;
     /// holds the pool's transaction id once read.
     private let metadataLock = Mutex<UInt64?>(nil)
+    private let backgroundDeletion = Atomic<Bool>(false)
 
     public var kind: String { "dm-thin" }
     public var providesBlockDevices: Bool { true }
@@ -147,9 +148,10 @@ public final class ThinPool: BlockBackend {
 
     public func snapshotDevice(_ id: UInt32, from origin: UInt32, originPath: String?) throws(StorageError) {
         try guardFreeSpace()
-        // The kernel requires an active origin to be suspended (its filesystem frozen) around create_snap.
+        // The kernel requires an active origin to be suspended (its filesystem frozen) around
+        // create_snap. One nobody has open and that is on its way out takes no I/O: no suspend.
         let originName = thinName(origin)
-        guard let info = try DeviceMapper.info(originName), !info.suspended else {
+        guard let info = try DeviceMapper.info(originName), !info.suspended, !(info.deferredRemove && info.openCount == 0) else {
             return try changeMetadata("create_snap \(id) \(origin)")
         }
         try DeviceMapper.suspend(originName)
@@ -165,37 +167,71 @@ public final class ThinPool: BlockBackend {
         let name = thinName(id)
         if let info = try DeviceMapper.info(name) {
             guard info.deferredRemove else { return DeviceMapper.path(of: name) }
-            throw StorageError(.busy, "device \(id) is still open from an earlier attach that is being removed; retry after its user closes it")
+            guard info.openCount == 0, try waitForRemoval(name) else {
+                throw StorageError(.busy, "device \(id) is still open from an earlier attach that is being removed; retry after its user closes it")
+            }
         }
         let sectors = (size + 511) / 512
         try DeviceMapper.create(name, table: [.init(start: 0, sectors: sectors, type: "thin", parameters: "\(poolPath) \(id)")], readOnly: readOnly)
         return DeviceMapper.path(of: name)
     }
 
+    /// Detaches without waiting for the kernel's teardown of the block device (tens of ms of
+    /// RCU grace periods): the device is held open across a deferred remove, and closing it hands
+    /// the removal to the kernel's deferred-remove worker. A device someone else still has open
+    /// (a mount, a guest) goes when they close it; then the result is true.
     @discardableResult
     public func deactivate(_ id: UInt32, path: String) throws(StorageError) -> Bool {
         let name = thinName(id)
-        guard path == DeviceMapper.path(of: name), try DeviceMapper.info(name) != nil else { return false }
+        guard path == DeviceMapper.path(of: name), let info = try DeviceMapper.info(name) else { return false }
+        if info.deferredRemove { return info.openCount > 0 }
         do throws(StorageError) {
-            try DeviceMapper.remove(name)
-            return false
-        } catch where error.code == .busy {
-            // Still mounted somewhere (a guest, a host mount): the kernel removes it at its last close.
-            try DeviceMapper.remove(name, deferred: true)
+            try FileDescriptor.withOpened(path, O_RDONLY) { (_) throws(StorageError) in try DeviceMapper.remove(name, deferred: true) }
+        } catch where error.code == .notFound {
+            try DeviceMapper.remove(name)  // no node to hold open: remove and wait
+        }
+        if info.openCount > 0 {
             logger.info("device busy; removal deferred to its last close", metadata: ["device": "\(name)"])
             return true
         }
+        return false
     }
 
     public func deleteDevice(_ id: UInt32) throws(StorageError) {
-        if let info = try DeviceMapper.info(thinName(id)) {
-            throw StorageError(.busy, "device \(id) is still open\(info.deferredRemove ? " (removal deferred to its last close)" : ""); it is deleted once its user closes it")
+        let name = thinName(id)
+        if let info = try DeviceMapper.info(name) {
+            let leaving = info.deferredRemove && info.openCount == 0
+            let gone = leaving && !backgroundDeletion.load(ordering: .relaxed) ? try waitForRemoval(name) : false
+            if !gone {
+                throw StorageError(.busy, "device \(id) is still open\(info.deferredRemove ? " (removal deferred to its last close)" : ""); it is deleted once its user closes it")
+            }
         }
-        do throws(StorageError) {
-            try changeMetadata("delete \(id)")
-        } catch where (error.cause as? SystemCallError)?.errno == ENODATA {
-            return  // never created, or deleted already
+        // A device whose removal just finished may hold its thin device a moment longer (the
+        // name goes before the table): a busy delete is retried briefly.
+        var attempts = 0
+        while true {
+            do throws(StorageError) {
+                try changeMetadata("delete \(id)")
+                return
+            } catch where (error.cause as? SystemCallError)?.errno == ENODATA {
+                return  // never created, or deleted already
+            } catch where error.code == .busy && attempts < 400 {
+                attempts += 1
+                usleep(5_000)
+            }
         }
+    }
+
+    public func setBackgroundDeletion(_ enabled: Bool) { backgroundDeletion.store(enabled, ordering: .relaxed) }
+
+    /// Waits (up to 10 s) for the kernel to finish a deferred removal nobody holds up.
+    private func waitForRemoval(_ name: String) throws(StorageError) -> Bool {
+        for _ in 0..<2000 {
+            guard let info = try DeviceMapper.info(name) else { return true }
+            if info.openCount > 0 { return false }
+            usleep(5_000)
+        }
+        return false
     }
 
     public func attachedDevices() throws(StorageError) -> [UInt32: String] {
