@@ -11,6 +11,9 @@ packages=(
   # containerd evidence: real containerd + runc, containerd's Go sources and test suite (GOPATH mode),
   # and busybox for the test image
   containerd runc golang-go golang-github-containerd-containerd-dev busybox-static python3
+  # the dm-thin stage: a qemu VM on Debian's kernel (it has device-mapper; this host's may not),
+  # thin_ls/thin_delta for exact usage, dmsetup for the tests' independent look at the pool
+  qemu-system-x86 linux-image-amd64 thin-provisioning-tools dmsetup cpio
 )
 
 missing=()

@@ -18,4 +18,6 @@ if [ "$(id -u)" -eq 0 ]; then
   Tests/containerd/run-suite.sh "$snapctl"
   echo "== real containerd + runc on kata-block"
   Tests/containerd/run-containerd.sh "$snapctl"
+  echo "== dm-thin, in a VM on Debian's kernel (this host's kernel has no device-mapper)"
+  scripts/test-vm.sh
 fi
