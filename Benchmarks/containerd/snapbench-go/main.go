@@ -228,7 +228,11 @@ func run(name, socket string, clients, n int) {
 	u.mib = float64(layers*64) / u.elapsed.Seconds()
 	results = append(results, u)
 	for _, r := range results {
-		rate := fmt.Sprintf("%.0f ops/s", float64(r.ops)/r.elapsed.Seconds())
+		perSecond := float64(r.ops) / r.elapsed.Seconds()
+		rate := fmt.Sprintf("%.0f ops/s", perSecond)
+		if perSecond < 100 {
+			rate = fmt.Sprintf("%.1f ops/s", perSecond)
+		}
 		if r.mib > 0 {
 			rate = fmt.Sprintf("%.1f MiB/s", r.mib)
 		}

@@ -155,14 +155,7 @@ public final class ReflinkFilePool: BlockBackend {
     }
 
     public func readBytes(of id: UInt32, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
-        let path = imagePath(id)
-        return try FileDescriptor.withOpened(path, O_RDONLY) { (fd) throws(StorageError) -> [UInt8] in
-            var buffer = [UInt8](repeating: 0, count: count)
-            let n = try systemCall("pread(\(path))", "cannot read \(path)") {
-                buffer.withUnsafeMutableBytes { pread(fd.raw, $0.baseAddress, count, off_t(offset)) }
-            }
-            return Array(buffer.prefix(n))
-        }
+        try FileDescriptor.read(imagePath(id), offset: offset, count: count)
     }
 
     public func deviceIDs() throws(StorageError) -> Set<UInt32> {

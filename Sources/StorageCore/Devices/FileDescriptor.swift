@@ -19,6 +19,17 @@ struct FileDescriptor: ~Copyable {
         defer { Glibc.close(fd) }
         return try body(descriptor)
     }
+
+    /// Reads up to `count` bytes of `path` at `offset` (a device's superblock, an image's header).
+    static func read(_ path: String, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
+        try withOpened(path, O_RDONLY) { (fd) throws(StorageError) -> [UInt8] in
+            var buffer = [UInt8](repeating: 0, count: count)
+            let n = try systemCall("pread(\(path))", "cannot read \(path)") {
+                buffer.withUnsafeMutableBytes { pread(fd.raw, $0.baseAddress, count, off_t(offset)) }
+            }
+            return Array(buffer.prefix(n))
+        }
+    }
 }
 
 /// Runs a libc call through the funnel and turns its failure into a storage error with `message`.

@@ -7,10 +7,10 @@ import Synchronization
 /// engine can tell at start whether the pool and its store went apart.
 public final class ThinPool: BlockBackend {
     public let settings: ThinPoolSettings
-    private let logger: Logger
+    let logger: Logger
     /// Serializes metadata messages (set_transaction_id + change) and metadata snapshots;
     /// holds the pool's transaction id once read.
-    private let metadataLock = Mutex<UInt64?>(nil)
+    let metadataLock = Mutex<UInt64?>(nil)
     private let backgroundDeletion = Atomic<Bool>(false)
 
     public var kind: String { "dm-thin" }
@@ -246,37 +246,17 @@ public final class ThinPool: BlockBackend {
 
     public func readBytes(of id: UInt32, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
         let name = thinName(id)
-        if try DeviceMapper.info(name) != nil { return try Self.read(DeviceMapper.path(of: name), offset: offset, count: count) }
+        if try DeviceMapper.info(name) != nil { return try FileDescriptor.read(DeviceMapper.path(of: name), offset: offset, count: count) }
         // Not attached: a short read-only activation under a name of its own.
         let peek = "\(poolName)-peek-\(id)"
         if try DeviceMapper.info(peek) != nil { try DeviceMapper.remove(peek) }
         let sectors = (UInt64(offset) + UInt64(count) + (1 << 20)) / 512
         try DeviceMapper.create(peek, table: [.init(start: 0, sectors: sectors, type: "thin", parameters: "\(poolPath) \(id)")], readOnly: true)
         defer { try? DeviceMapper.remove(peek) }
-        return try Self.read(DeviceMapper.path(of: peek), offset: offset, count: count)
+        return try FileDescriptor.read(DeviceMapper.path(of: peek), offset: offset, count: count)
     }
 
     // MARK: Pool-wide
-
-    public func deviceIDs() throws(StorageError) -> Set<UInt32> {
-        Set(try listDevices().map(\.id))
-    }
-
-    /// Bytes that differ from `base` (blocks the device maps differently or alone: `thin_delta`),
-    /// or without a base, blocks no other device maps (`thin_ls` exclusive); shared is the rest.
-    public func usage(of id: UInt32, comparedTo base: UInt32?) throws(StorageError) -> DeviceUsage {
-        try withMetadataSnapshot { (metadata) throws(StorageError) -> DeviceUsage in
-            guard let entry = try Self.listDevices(metadata).first(where: { $0.id == id }) else {
-                throw StorageError(.notFound, "device \(id) is not in thin-pool \(poolName)")
-            }
-            guard let base else {
-                return DeviceUsage(exclusiveBytes: Int64(entry.exclusive), sharedBytes: Int64(entry.mapped - entry.exclusive))
-            }
-            let output = try ExternalTool.output("thin_delta", ["-m", "--snap1", "\(base)", "--snap2", "\(id)", metadata])
-            let changed = ThinDelta.changedBlocks(output) * settings.dataBlockSize
-            return DeviceUsage(exclusiveBytes: Int64(changed), sharedBytes: Int64(entry.mapped) - Int64(min(changed, entry.mapped)))
-        }
-    }
 
     public func dataSpace() throws(StorageError) -> SpaceUsage {
         let s = try status()
@@ -328,46 +308,6 @@ public final class ThinPool: BlockBackend {
         }
     }
 
-    /// Runs `body` with the metadata device path while a metadata snapshot is held, so the
-    /// userspace tools read a consistent copy of the live pool's metadata.
-    private func withMetadataSnapshot<T>(_ body: (String) throws(StorageError) -> T) throws(StorageError) -> T {
-        let metadata = try poolDevices().metadata
-        return try metadataLock.withLock { (_) throws(StorageError) -> T in
-            try reserveMetadataSnapshot()
-            defer { try? DeviceMapper.message(poolName, "release_metadata_snap") }
-            return try body(metadata)
-        }
-    }
-
-    /// Reserves the pool's one metadata snapshot. Another reader (thin_ls run by an admin) may
-    /// hold it for a moment: wait up to ~2 s; one still held then was left by a process that died.
-    private func reserveMetadataSnapshot() throws(StorageError) {
-        for _ in 0..<40 {
-            do throws(StorageError) {
-                try DeviceMapper.message(poolName, "reserve_metadata_snap")
-                return
-            } catch where error.code == .busy {
-                usleep(50_000)
-            }
-        }
-        logger.warning("releasing a thin-pool metadata snapshot held for over 2 s", metadata: ["pool": "\(poolName)"])
-        try DeviceMapper.message(poolName, "release_metadata_snap")
-        try DeviceMapper.message(poolName, "reserve_metadata_snap")
-    }
-
-    private func listDevices() throws(StorageError) -> [(id: UInt32, mapped: UInt64, exclusive: UInt64)] {
-        try withMetadataSnapshot { (metadata) throws(StorageError) in try Self.listDevices(metadata) }
-    }
-
-    private static func listDevices(_ metadata: String) throws(StorageError) -> [(id: UInt32, mapped: UInt64, exclusive: UInt64)] {
-        let output = try ExternalTool.output("thin_ls", ["-m", "--no-headers", "-o", "DEV,MAPPED_BYTES,EXCLUSIVE_BYTES", metadata])
-        return output.split(separator: "\n").compactMap { line in
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count == 3, let id = UInt32(f[0]), let mapped = UInt64(f[1]), let exclusive = UInt64(f[2]) else { return nil }
-            return (id, mapped, exclusive)
-        }
-    }
-
     /// The pool's metadata and data block devices, from its live table ("major:minor" numbers).
     func poolDevices() throws(StorageError) -> (metadata: String, data: String) {
         guard let line = try DeviceMapper.table(poolName).first, line.type == "thin-pool" else {
@@ -392,30 +332,6 @@ public final class ThinPool: BlockBackend {
         try FileDescriptor.withOpened(device, O_RDONLY) { (fd) throws(StorageError) -> UInt64 in
             UInt64(try systemCall("lseek(\(device))", "cannot size \(device)") { lseek(fd.raw, 0, SEEK_END) })
         }
-    }
-
-    static func read(_ path: String, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {
-        try FileDescriptor.withOpened(path, O_RDONLY) { (fd) throws(StorageError) -> [UInt8] in
-            var buffer = [UInt8](repeating: 0, count: count)
-            let n = try systemCall("pread(\(path))", "cannot read \(path)") {
-                buffer.withUnsafeMutableBytes { pread(fd.raw, $0.baseAddress, count, off_t(offset)) }
-            }
-            return Array(buffer.prefix(n))
-        }
-    }
-}
-
-/// `thin_delta`'s XML report: how many blocks the second device maps differently from the first.
-enum ThinDelta {
-    static func changedBlocks(_ xml: String) -> UInt64 {
-        var total: UInt64 = 0
-        for line in xml.split(separator: "\n") {
-            let text = line.drop(while: { $0 == " " })
-            guard text.hasPrefix("<different") || text.hasPrefix("<right_only"),
-                  let range = text.range(of: "length=\"") else { continue }
-            total += UInt64(text[range.upperBound...].prefix(while: \.isNumber)) ?? 0
-        }
-        return total
     }
 }
 
