@@ -105,16 +105,11 @@ public final class ThinPool: BlockBackend {
             parameters: "\(metadataDevice) \(dataDevice) \(blockSectors) \(max(1, dataBlocks / 10)) 1 error_if_no_space")
         do throws(StorageError) {
             // Another process attaching a loop device claims candidate loop devices exclusively
-            // for a moment (LOOP_CONFIGURE), so the pool's claim of its own can meet EBUSY: retry.
-            var attempt = 0
-            while true {
-                do throws(StorageError) {
-                    try DeviceMapper.create(poolName, table: [table], readOnly: false)
-                    break
-                } catch where error.code == .busy && attempt < 20 {
-                    attempt += 1
-                    usleep(100_000)
-                }
+            // for a moment (LOOP_CONFIGURE), so the pool's claim of its own can meet EBUSY: retry,
+            // removing the half-made pool device of the failed attempt first.
+            try whileBusy(tries: 20, pause: 100_000) { () throws(StorageError) in
+                if try DeviceMapper.info(poolName) != nil { try DeviceMapper.remove(poolName) }
+                try DeviceMapper.create(poolName, table: [table], readOnly: false)
             }
         } catch {
             if case .files = settings.source {
@@ -130,7 +125,15 @@ public final class ThinPool: BlockBackend {
     public func shutDown() throws(StorageError) {
         guard settings.source != .existing else { return }
         let devices = try? poolDevices()
-        if try DeviceMapper.info(poolName) != nil { try DeviceMapper.remove(poolName) }
+        // Thin devices detached a moment ago may still be on their way out; they hold the pool.
+        let prefix = "\(poolName)-thin-"
+        for name in try DeviceMapper.names() where name.hasPrefix(prefix) {
+            _ = try waitForRemoval(name)
+        }
+        // ... and their tables let go of the pool a moment after their names are gone.
+        try whileBusy { () throws(StorageError) in
+            if try DeviceMapper.info(poolName) != nil { try DeviceMapper.remove(poolName) }
+        }
         if case .files = settings.source, let devices {
             try LoopDevice.detach(devices.data)
             try LoopDevice.detach(devices.metadata)
@@ -208,21 +211,31 @@ public final class ThinPool: BlockBackend {
         }
         // A device whose removal just finished may hold its thin device a moment longer (the
         // name goes before the table): a busy delete is retried briefly.
-        var attempts = 0
-        while true {
+        try whileBusy { () throws(StorageError) in
             do throws(StorageError) {
                 try changeMetadata("delete \(id)")
-                return
             } catch where (error.cause as? SystemCallError)?.errno == ENODATA {
                 return  // never created, or deleted already
-            } catch where error.code == .busy && attempts < 400 {
-                attempts += 1
-                usleep(5_000)
             }
         }
     }
 
     public func setBackgroundDeletion(_ enabled: Bool) { backgroundDeletion.store(enabled, ordering: .relaxed) }
+
+    /// Runs `body` again while the kernel says busy (`tries` times, `pause` µs apart): a device
+    /// let go of a moment ago may still hold what `body` needs.
+    private func whileBusy<T>(tries: Int = 400, pause: UInt32 = 5_000, _ body: () throws(StorageError) -> T) throws(StorageError) -> T {
+        var attempt = 0
+        while true {
+            do throws(StorageError) {
+                return try body()
+            } catch where error.code == .busy && attempt < tries {
+                attempt += 1
+                logger.debug("device-mapper busy; retrying", metadata: ["pool": "\(poolName)", "error": "\(error)"])
+                usleep(pause)
+            }
+        }
+    }
 
     /// Waits (up to 10 s) for the kernel to finish a deferred removal nobody holds up.
     private func waitForRemoval(_ name: String) throws(StorageError) -> Bool {
