@@ -24,6 +24,8 @@ mount -t tmpfs -o mode=1777 tmp $root/tmp
 mount -t tmpfs -o mode=755 run $root/run
 for tag in repo scratch; do
     dir=$(cat /share-$tag)
+    # A share under the guest's own /tmp or /run needs its mount point made there first.
+    [ -n "$dir" ] && mkdir -p "$root$dir" 2>/dev/null
     [ -n "$dir" ] && mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=262144 $tag "$root$dir"
 done
 # /etc/mtab and friends come from the host; the guest's own mount table is /proc/self/mounts.
