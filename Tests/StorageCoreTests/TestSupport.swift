@@ -68,7 +68,8 @@ final class TestPool {
         return logger
     }()
 
-    init(_ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 1 << 30, thinDataSize: UInt64 = 4 << 30) throws {
+    init(_ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 1 << 30, thinDataSize: UInt64 = 4 << 30,
+         thinSource: ThinPoolSettings.Source? = nil, thinPoolName: String? = nil) throws {
         if choice != .memory {
             #expect(getuid() == 0, "block backend tests need root (loop devices, device-mapper, mkfs, mount)")
         }
@@ -80,7 +81,8 @@ final class TestPool {
         case .memory: backend = .memory(memory)
         case .file: backend = .file(poolSize: 4 << 30)
         case .dmThin:
-            let settings = ThinPoolSettings(poolName: "kbs-test-\(id.prefix(8))", source: .files(data: "\(state)/pool/data", metadata: "\(state)/pool/metadata"))
+            let settings = ThinPoolSettings(poolName: thinPoolName ?? "kbs-test-\(id.prefix(8))",
+                                            source: thinSource ?? .files(data: "\(state)/pool/data", metadata: "\(state)/pool/metadata"))
             backend = .thin(settings, dataSize: thinDataSize)
         }
         engine = try StorageEngine.createPool(

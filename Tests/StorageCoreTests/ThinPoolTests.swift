@@ -114,4 +114,67 @@ struct ThinPoolTests {
         #expect(text == "survives")
         #expect(try pool.engine.status().poolMetadata != nil)
     }
+
+    /// Two loop-attached scratch files standing in for block devices: (data, metadata).
+    private func scratchDevices(_ dir: String) throws -> (data: String, metadata: String) {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (name, size) in [("data", 2 << 30), ("metadata", 16 << 20)] {
+            #expect(FileManager.default.createFile(atPath: "\(dir)/\(name)", contents: nil))
+            #expect(truncate("\(dir)/\(name)", off_t(size)) == 0)
+        }
+        return (try LoopDevice.attach("\(dir)/data", readOnly: false, directIO: true),
+                try LoopDevice.attach("\(dir)/metadata", readOnly: false, directIO: true))
+    }
+
+    @Test("a pool made on two block devices: a stale metadata superblock is wiped, the devices are left attached at destroy")
+    func blockDevices() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kbs-devs-\(UUID().uuidString)").path
+        let devices = try scratchDevices(dir)
+        defer {
+            _ = try? LoopDevice.detach(devices.data)
+            _ = try? LoopDevice.detach(devices.metadata)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        // Garbage where a thin-pool superblock would be.
+        try FileDescriptor.withOpened(devices.metadata, O_WRONLY) { (fd) throws(StorageError) in
+            let junk = [UInt8](repeating: 0xee, count: 4096)
+            _ = junk.withUnsafeBytes { pwrite(fd.raw, $0.baseAddress, 4096, 0) }
+        }
+        do {
+            let pool = try TestPool(.dmThin, thinSource: .devices(data: devices.data, metadata: devices.metadata))
+            _ = try pool.engine.prepare("a")
+            try pool.engine.withMountedSnapshot("a") { root in try Data("on devices".utf8).write(to: URL(fileURLWithPath: "\(root)/f")) }
+            try pool.engine.commit("A", key: "a")
+            #expect(try pool.engine.usage("A").size > 0)
+            let status = try pool.engine.status()
+            #expect(status.backend == "dm-thin" && status.layout == "devices")
+            #expect(status.data.totalBytes == 2 << 30)
+        }
+        #expect(LoopDevice.backingFile(of: devices.data) != nil, "devices we did not attach stay attached")
+    }
+
+    @Test("an existing thin-pool is used by name and left in place when the pool is destroyed")
+    func existingPool() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kbs-existing-\(UUID().uuidString)").path
+        let devices = try scratchDevices(dir)
+        let name = "kbs-existing-\(UUID().uuidString.prefix(8))"
+        let table = DeviceMapper.Target(start: 0, sectors: (2 << 30) / 512, type: "thin-pool",
+                                        parameters: "\(devices.metadata) \(devices.data) 128 1000 1 error_if_no_space")
+        try DeviceMapper.create(name, table: [table], readOnly: false)
+        defer {
+            try? DeviceMapper.remove(name)
+            _ = try? LoopDevice.detach(devices.data)
+            _ = try? LoopDevice.detach(devices.metadata)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        do {
+            let pool = try TestPool(.dmThin, thinSource: .existing, thinPoolName: name)
+            _ = try pool.engine.prepare("a")
+            #expect(try pool.engine.mounts("a")[0].source.hasPrefix("/dev/mapper/\(name)-thin-"))
+        }
+        #expect(try DeviceMapper.info(name) != nil, "the existing pool is not ours to remove")
+        #expect(throws: StorageError.self) {
+            _ = try ThinPool.create(ThinPoolSettings(poolName: "kbs-missing-pool", source: .existing), dataSize: 0, logger: TestPool.logger)
+        }
+    }
 }
