@@ -84,6 +84,7 @@ public final class StorageEngine: Sendable {
             }
         } catch {
             try? backend.deleteDevice(baseID)
+            try? backend.shutDown()  // the thin-pool device or the mounted pool file goes too
             try? store.write { (txn) throws(StorageError) in try txn.deleteDevice(id: baseID) }
             throw error
         }
