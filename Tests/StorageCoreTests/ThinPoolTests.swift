@@ -63,7 +63,8 @@ struct ThinPoolTests {
         do {
             try thin.createDevice(device.id, size: 1 << 30)
         } catch {
-            #expect(error.code == .alreadyExists, "\(error)")
+            #expect(error.code == .unavailable && error.message.contains("already taken"), "\(error)")
+            #expect((error.cause as? StorageError)?.code == .alreadyExists, "the kernel's EEXIST is the cause")
         }
         do {
             try thin.deleteDevice(device.id)
@@ -167,12 +168,16 @@ struct ThinPoolTests {
             _ = try? LoopDevice.detach(devices.metadata)
             try? FileManager.default.removeItem(atPath: dir)
         }
+        // Another user's thin devices are already in the pool.
+        for id in [1, 2, 7] { try DeviceMapper.message(name, "create_thin \(id)") }
         do {
             let pool = try TestPool(.dmThin, thinSource: .existing, thinPoolName: name)
             _ = try pool.engine.prepare("a")
+            #expect(try pool.engine.inspect("a").device!.id > 7, "our ids start above the pool's own")
             #expect(try pool.engine.mounts("a")[0].source.hasPrefix("/dev/mapper/\(name)-thin-"))
         }
         #expect(try DeviceMapper.info(name) != nil, "the existing pool is not ours to remove")
+        for id in [1, 2, 7] { try DeviceMapper.message(name, "delete \(id)") }  // theirs are untouched
         #expect(throws: StorageError.self) {
             _ = try ThinPool.create(ThinPoolSettings(poolName: "kbs-missing-pool", source: .existing), dataSize: 0, logger: TestPool.logger)
         }

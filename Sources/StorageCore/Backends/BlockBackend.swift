@@ -80,6 +80,10 @@ public protocol BlockBackend: Sendable {
     /// the backend has none.
     var generation: UInt64? { get }
 
+    /// False when the pool is shared with another user (an existing thin-pool): a device the
+    /// store has no record of is theirs, not an orphan to delete.
+    var ownsEveryDevice: Bool { get }
+
     /// Called when a reaper runs beside the engine (the daemon): a delete that would wait for the
     /// kernel to finish tearing a device down fails as busy instead, and the reaper retries it.
     func setBackgroundDeletion(_ enabled: Bool)
@@ -93,4 +97,5 @@ extension BlockBackend {
     public func metadataSpace() throws(StorageError) -> SpaceUsage? { nil }
     public var generation: UInt64? { nil }
     public func setBackgroundDeletion(_ enabled: Bool) {}
+    public var ownsEveryDevice: Bool { true }
 }

@@ -57,7 +57,11 @@ public final class StorageEngine: Sendable {
             backend = memory
             layout = "memory"
         }
+        // A pool shared with another user (an existing thin-pool) may hold devices already: our
+        // ids start above theirs.
+        let taken = try backend.deviceIDs()
         let baseID = try store.write { (txn) throws(StorageError) -> UInt32 in
+            if let highest = taken.max(), highest < GraphTransaction.maxDeviceID { try txn.setMetaInteger("nextDeviceID", highest + 1) }
             let id = try txn.allocateDeviceID()
             try txn.putDevice(DeviceRecord(id: id, snapshotID: 0, originID: 0, sizeBytes: options.defaultDeviceSize, state: .creating))
             return id

@@ -59,7 +59,7 @@ extension StorageEngine {
                 }
                 return true
             }
-            for orphan in present.subtracting(known).sorted() {
+            for orphan in present.subtracting(known).sorted() where backend.ownsEveryDevice {
                 report("device \(orphan)", "in the backend but in no record; `snapctl cleanup` deletes it")
             }
         }

@@ -66,7 +66,7 @@ extension StorageEngine {
                 continue
             }
         }
-        for orphan in present.subtracting(known) {
+        for orphan in present.subtracting(known) where backend.ownsEveryDevice {
             if let path = attached[orphan] { try backend.deactivate(orphan, path: path) }
             do throws(StorageError) {
                 try backend.deleteDevice(orphan)

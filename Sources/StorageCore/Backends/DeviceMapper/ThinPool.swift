@@ -15,6 +15,7 @@ public final class ThinPool: BlockBackend {
 
     public var kind: String { "dm-thin" }
     public var providesBlockDevices: Bool { true }
+    public var ownsEveryDevice: Bool { settings.source != .existing }
     var poolName: String { settings.poolName }
     var poolPath: String { DeviceMapper.path(of: poolName) }
 
@@ -146,7 +147,7 @@ public final class ThinPool: BlockBackend {
 
     public func createDevice(_ id: UInt32, size: UInt64) throws(StorageError) {
         try guardFreeSpace()
-        try changeMetadata("create_thin \(id)")
+        try makeThin(id, "create_thin \(id)")
     }
 
     public func snapshotDevice(_ id: UInt32, from origin: UInt32, originPath: String?) throws(StorageError) {
@@ -155,10 +156,10 @@ public final class ThinPool: BlockBackend {
         // create_snap. One nobody has open and that is on its way out takes no I/O: no suspend.
         let originName = thinName(origin)
         guard let info = try DeviceMapper.info(originName), !info.suspended, !(info.deferredRemove && info.openCount == 0) else {
-            return try changeMetadata("create_snap \(id) \(origin)")
+            return try makeThin(id, "create_snap \(id) \(origin)")
         }
         try DeviceMapper.suspend(originName)
-        let snapped = Result { () throws(StorageError) in try changeMetadata("create_snap \(id) \(origin)") }
+        let snapped = Result { () throws(StorageError) in try makeThin(id, "create_snap \(id) \(origin)") }
         try DeviceMapper.resume(originName)
         try snapped.get()
     }
@@ -307,6 +308,16 @@ public final class ThinPool: BlockBackend {
             let which = free.data < limit ? "data" : "metadata"
             throw StorageError(.noSpace, String(format: "thin-pool %@ has %.1f%% %@ space free, below min_free %.1f%%; remove snapshots (`snapctl snapshot rm`, `snapctl cleanup`) or grow the pool",
                                                 poolName, 100 * min(free.data, free.metadata), which, 100 * limit))
+        }
+    }
+
+    /// Makes thin device `id` with `message`; in a pool shared with another user the id may be
+    /// theirs already: say so (a retry takes the next id) rather than "already exists".
+    private func makeThin(_ id: UInt32, _ message: String) throws(StorageError) {
+        do throws(StorageError) {
+            try changeMetadata(message)
+        } catch where error.code == .alreadyExists {
+            throw StorageError(.unavailable, "thin device id \(id) is already taken in pool \(poolName) (by another user of the pool, or a device left behind); retry, and run `snapctl fsck`", cause: error)
         }
     }
 
