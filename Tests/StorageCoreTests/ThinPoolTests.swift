@@ -168,6 +168,9 @@ struct ThinPoolTests {
             _ = try? LoopDevice.detach(devices.metadata)
             try? FileManager.default.removeItem(atPath: dir)
         }
+        // A pool nothing was written to yet: reading its metadata still works.
+        let fresh = try ThinPool.open(ThinPoolSettings(poolName: name, source: .existing), logger: TestPool.logger)
+        #expect(try fresh.deviceIDs() == [])
         // Another user's thin devices are already in the pool.
         for id in [1, 2, 7] { try DeviceMapper.message(name, "create_thin \(id)") }
         do {

@@ -59,7 +59,7 @@ public final class StorageEngine: Sendable {
         }
         // A pool shared with another user (an existing thin-pool) may hold devices already: our
         // ids start above theirs.
-        let taken = try backend.deviceIDs()
+        let taken = backend.ownsEveryDevice ? [] : try backend.deviceIDs()
         let baseID = try store.write { (txn) throws(StorageError) -> UInt32 in
             if let highest = taken.max(), highest < GraphTransaction.maxDeviceID { try txn.setMetaInteger("nextDeviceID", highest + 1) }
             let id = try txn.allocateDeviceID()

@@ -27,10 +27,21 @@ extension ThinPool {
     /// userspace tools read a consistent copy of the live pool's metadata.
     func withMetadataSnapshot<T>(_ body: (String) throws(StorageError) -> T) throws(StorageError) -> T {
         let metadata = try poolDevices().metadata
-        return try metadataLock.withLock { (_) throws(StorageError) -> T in
+        return try metadataLock.withLock { (transaction) throws(StorageError) -> T in
             try reserveMetadataSnapshot()
             defer { try? DeviceMapper.message(poolName, "release_metadata_snap") }
-            return try body(metadata)
+            do throws(StorageError) {
+                return try body(metadata)
+            } catch where error.message.contains("no current metadata snap") {
+                // The kernel notes the snapshot in its superblock at the next metadata commit,
+                // which a pool with nothing changed yet has not made: advancing the transaction
+                // id commits it.
+                let current: UInt64
+                if let known = transaction { current = known } else { current = try status().transactionID }
+                try DeviceMapper.message(poolName, "set_transaction_id \(current) \(current + 1)")
+                transaction = current + 1
+                return try body(metadata)
+            }
         }
     }
 
