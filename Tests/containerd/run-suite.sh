@@ -21,5 +21,5 @@ fi
 snapctl=$(realpath "${1:?usage: run-suite.sh /path/to/snapctl}")
 build
 cd "$here/suite"
-SNAPCTL=$snapctl "$binary" -test.count=1 -test.timeout 900s -test.v -test.root 2>&1 \
+SNAPCTL=$snapctl "$binary" -test.count=1 -test.timeout 800s -test.parallel "${KBS_SUITE_PARALLEL:-$(nproc)}" -test.v -test.root 2>&1 \
   | grep -vE '^\s+helpers(_unix)?\.go:[0-9]+: (unmount|[-d]rw)'

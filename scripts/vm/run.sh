@@ -69,7 +69,7 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
     -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
     -virtfs "local,path=$repo,mount_tag=repo,security_model=passthrough" \
     -virtfs "local,path=$scratch,mount_tag=scratch,security_model=passthrough" \
-    < /dev/null | stdbuf -oL tr -d '\r' | grep --line-buffered -av -e '^\[ *[0-9.]*\] reboot: ' -e $'\e\\[' || true
+    < /dev/null | stdbuf -oL tr -d '\r' | grep --line-buffered -av -e '^\[ *[0-9.]*\] reboot: ' -e $'\e\\['
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" = 124 ]; then

@@ -56,8 +56,15 @@ func startDaemon(ctx context.Context, root string) (snapshots.Snapshotter, func(
 	}
 	socket := filepath.Join("/run/kbs-suite", fmt.Sprintf("%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
 	cmd := exec.Command(bin, "serve", "--config", configPath, "--state-dir", state, "--socket", socket)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	// The daemon logs to a file: a daemon that outlived a failed test must not hold the test's
+	// output pipe open (the harness would wait for it forever).
+	logFile, err := os.Create(filepath.Join(root, "serve.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}
