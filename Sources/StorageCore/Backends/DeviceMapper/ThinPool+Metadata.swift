@@ -36,10 +36,7 @@ extension ThinPool {
                 // The kernel notes the snapshot in its superblock at the next metadata commit,
                 // which a pool with nothing changed yet has not made: advancing the transaction
                 // id commits it.
-                let current: UInt64
-                if let known = transaction { current = known } else { current = try status().transactionID }
-                try DeviceMapper.message(poolName, "set_transaction_id \(current) \(current + 1)")
-                transaction = current + 1
+                try advanceTransaction(&transaction)
                 return try body(metadata)
             }
         }

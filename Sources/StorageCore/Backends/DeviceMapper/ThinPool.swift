@@ -27,6 +27,9 @@ public final class ThinPool: BlockBackend {
             throw StorageError(.unavailable, "device-mapper is not available in this kernel; load it with `modprobe dm-thin-pool` or use `--backend file`")
         }
         let pool = ThinPool(settings: settings, logger: logger)
+        if settings.source != .existing, try DeviceMapper.info(settings.poolName) != nil {
+            throw StorageError(.alreadyExists, "a device-mapper device named \(settings.poolName) already exists; choose another --pool-name")
+        }
         switch settings.source {
         case .existing:
             guard try DeviceMapper.info(settings.poolName) != nil else {
@@ -34,9 +37,6 @@ public final class ThinPool: BlockBackend {
             }
             _ = try pool.status()
         case .files(let data, let metadata):
-            if try DeviceMapper.info(settings.poolName) != nil {
-                throw StorageError(.alreadyExists, "a device-mapper device named \(settings.poolName) already exists; choose another --pool-name")
-            }
             for file in [data, metadata] {
                 if let slash = file.lastIndex(of: "/"), slash != file.startIndex { try ReflinkFilePool.makeDirectory(String(file[..<slash])) }
             }
@@ -44,9 +44,6 @@ public final class ThinPool: BlockBackend {
             try ReflinkFilePool.sizeFile(metadata, to: ThinPoolSettings.metadataSize(dataSize: dataSize, dataBlockSize: settings.dataBlockSize), creating: true)
             try pool.bringUp()
         case .devices(_, let metadata):
-            if try DeviceMapper.info(settings.poolName) != nil {
-                throw StorageError(.alreadyExists, "a device-mapper device named \(settings.poolName) already exists; choose another --pool-name")
-            }
             // A stale superblock on the metadata device would be taken for a pool: wipe it.
             try FileDescriptor.withOpened(metadata, O_WRONLY | O_EXCL) { (fd) throws(StorageError) in
                 let zeros = [UInt8](repeating: 0, count: 4096)
@@ -175,9 +172,13 @@ public final class ThinPool: BlockBackend {
                 throw StorageError(.busy, "device \(id) is still open from an earlier attach that is being removed; retry after its user closes it")
             }
         }
-        let sectors = (size + 511) / 512
-        try DeviceMapper.create(name, table: [.init(start: 0, sectors: sectors, type: "thin", parameters: "\(poolPath) \(id)")], readOnly: readOnly)
+        try DeviceMapper.create(name, table: thinTable(id, bytes: size), readOnly: readOnly)
         return DeviceMapper.path(of: name)
+    }
+
+    /// The table that maps thin device `id` of this pool as a block device of `bytes`.
+    private func thinTable(_ id: UInt32, bytes: UInt64) -> [DeviceMapper.Target] {
+        [.init(start: 0, sectors: (bytes + 511) / 512, type: "thin", parameters: "\(poolPath) \(id)")]
     }
 
     /// Detaches without waiting for the kernel's teardown of the block device (tens of ms of
@@ -264,8 +265,7 @@ public final class ThinPool: BlockBackend {
         // Not attached: a short read-only activation under a name of its own.
         let peek = "\(poolName)-peek-\(id)"
         if try DeviceMapper.info(peek) != nil { try DeviceMapper.remove(peek) }
-        let sectors = (UInt64(offset) + UInt64(count) + (1 << 20)) / 512
-        try DeviceMapper.create(peek, table: [.init(start: 0, sectors: sectors, type: "thin", parameters: "\(poolPath) \(id)")], readOnly: true)
+        try DeviceMapper.create(peek, table: thinTable(id, bytes: UInt64(offset) + UInt64(count) + (1 << 20)), readOnly: true)
         defer { try? DeviceMapper.remove(peek) }
         return try FileDescriptor.read(DeviceMapper.path(of: peek), offset: offset, count: count)
     }
@@ -324,12 +324,18 @@ public final class ThinPool: BlockBackend {
     /// Advances the pool's transaction id, then sends the change; the two go together under one lock.
     private func changeMetadata(_ text: String) throws(StorageError) {
         try metadataLock.withLock { (transaction) throws(StorageError) in
-            let current: UInt64
-            if let known = transaction { current = known } else { current = try status().transactionID }
-            try DeviceMapper.message(poolName, "set_transaction_id \(current) \(current + 1)")
-            transaction = current + 1
+            try advanceTransaction(&transaction)
             try DeviceMapper.message(poolName, text)
         }
+    }
+
+    /// Moves the pool's transaction id on by one (a metadata commit); call with `metadataLock` held,
+    /// passing the id it guards (nil until first read from the pool's status).
+    func advanceTransaction(_ transaction: inout UInt64?) throws(StorageError) {
+        let current: UInt64
+        if let known = transaction { current = known } else { current = try status().transactionID }
+        try DeviceMapper.message(poolName, "set_transaction_id \(current) \(current + 1)")
+        transaction = current + 1
     }
 
     /// The pool's metadata and data block devices, from its live table ("major:minor" numbers).
