@@ -30,18 +30,25 @@ let package = Package(
         // libdevmapper logs through a variadic callback Swift cannot implement: a C trampoline.
         .target(name: "CDeviceMapperLog", dependencies: ["CDeviceMapper"]),
 
+        // The only Swift that imports C: one funnel each.
+        .target(name: "KBSSystem", dependencies: ["CLinux"]),
+        .target(name: "KBSLMDB", dependencies: ["CLMDB"]),
+        .target(
+            name: "KBSDeviceMapper",
+            dependencies: ["CDeviceMapper", "CDeviceMapperLog", "KBSSystem", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // The engine: Swift only.
         .target(
             name: "StorageCore",
-            dependencies: [
-                "CLMDB", "CDeviceMapper", "CDeviceMapperLog", "CLinux",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["KBSSystem", "KBSLMDB", "KBSDeviceMapper", .product(name: "Logging", package: "swift-log")]
         ),
         // containerd's snapshots gRPC service: decode, call the core, map errors. No C.
         .target(
             name: "SnapshotterAdapter",
             dependencies: [
                 "StorageCore",
+                "KBSSystem",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -55,6 +62,7 @@ let package = Package(
             name: "snapctl",
             dependencies: [
                 "StorageCore",
+                "KBSSystem",
                 "SnapshotterAdapter",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -72,10 +80,17 @@ let package = Package(
             ],
             path: "Benchmarks/snapbench"
         ),
+        .executableTarget(
+            name: "kbs-stress",
+            dependencies: ["StorageCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Integration/Stress"
+        ),
+        .testTarget(name: "KBSSystemTests", dependencies: ["KBSSystem"]),
         .testTarget(
             name: "StorageCoreTests",
-            dependencies: ["StorageCore"]
+            dependencies: ["StorageCore", "KBSSystem", "KBSDeviceMapper", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "snapctlTests", dependencies: ["snapctl", "StorageCore"]),
         .testTarget(
             name: "SnapshotterAdapterTests",
             dependencies: [

@@ -37,9 +37,9 @@ func now() -> UInt64 {
 struct Samples {
     var values: [Double] = []
 
-    mutating func time(_ body: () throws -> Void) rethrows {
+    mutating func time(_ body: () async throws -> Void) async rethrows {
         let start = now()
-        try body()
+        try await body()
         values.append(Double(now() - start))
     }
 
@@ -72,9 +72,9 @@ func record(_ name: String, _ samples: Samples, target: String = "") {
 
 /// Throughput of a tight loop, for calls too fast to time one by one.
 @MainActor
-func recordThroughput(_ name: String, count: Int, target: String, _ body: (Int) throws -> Void) rethrows {
+func recordThroughput(_ name: String, count: Int, target: String, _ body: (Int) async throws -> Void) async rethrows {
     let start = now()
-    for i in 0..<count { try body(i) }
+    for i in 0..<count { try await body(i) }
     let elapsed = Double(now() - start)
     rows.append(Row(operation: name, count: count, median: elapsed / Double(count), p90: .nan,
                     opsPerSecond: Double(count) / (elapsed / 1e9), target: target))
@@ -86,11 +86,11 @@ func progress(_ message: String) {
 }
 
 /// The shell-out peer: the same clone + attach + detach through `cp --reflink` and `losetup`.
-func shellPeer(imageDirectory: String, base: String, samples: Int) throws -> Samples {
+func shellPeer(imageDirectory: String, base: String, samples: Int) async throws -> Samples {
     var result = Samples()
     for i in 0..<samples {
         let image = "\(imageDirectory)/peer-\(i).img"
-        try result.time {
+        try await result.time {
             try runTool("/usr/bin/cp", ["--reflink=always", base, image])
             let device = try runTool("/usr/sbin/losetup", ["--find", "--show", "--direct-io=on", "--sector-size", "4096", image])
             try runTool("/usr/sbin/losetup", ["-d", device.trimmingCharacters(in: .whitespacesAndNewlines)])
@@ -121,112 +121,131 @@ guard getuid() == 0 else {
 }
 var logger = Logger(label: "snapbench")
 logger.logLevel = .warning
-let engine = try StorageEngine.createPool(
-    at: options.stateDirectory,
-    options: PoolOptions(backend: .file(poolSize: 64 << 30), filesystem: .ext4, defaultDeviceSize: 10 << 30),
-    logger: logger)
-defer { try? engine.close(destroy: true) }
-let n = options.samples
+var configuration = EngineConfiguration()
+configuration.backend = "file"
+configuration.file.poolSize = 64 << 30
+let engine = try await StorageEngine.create(at: options.stateDirectory, configuration: configuration, logger: logger)
+let snapshots = engine.snapshots(in: "snapbench")
+// A failed run still destroys its pool (and its loop devices and mounts).
+do {
+    let n = options.samples
 
-// prepare (graph + reflink clone + loop attach), commit (detach), remove (detach + delete)
-var prepare = Samples()
-for i in 0..<n { try prepare.time { _ = try engine.prepare("bench/prepare/\(i)") } }
-record("prepare (graph + clone + loop attach)", prepare, target: "median <= 2 ms")
+    // prepare (graph + reflink clone + loop attach), commit (detach), remove (detach + delete)
+    var prepare = Samples()
+    for i in 0..<n { try await prepare.time { _ = try await snapshots.prepare("bench/prepare/\(i)") } }
+    record("prepare (graph + clone + loop attach)", prepare, target: "median <= 2 ms")
 
-var commit = Samples()
-for i in 0..<n { try commit.time { try engine.commit("bench/layer/\(i)", key: "bench/prepare/\(i)") } }
-record("commit (graph + loop detach)", commit)
+    var commit = Samples()
+    for i in 0..<n { try await commit.time { try await snapshots.commit("bench/layer/\(i)", key: "bench/prepare/\(i)") } }
+    record("commit (graph + loop detach)", commit)
 
-var prepareOnParent = Samples()
-for i in 0..<n { try prepareOnParent.time { _ = try engine.prepare("bench/child/\(i)", parent: "bench/layer/\(i)") } }
-record("prepare on a parent", prepareOnParent, target: "median <= 2 ms")
+    var prepareOnParent = Samples()
+    for i in 0..<n { try await prepareOnParent.time { _ = try await snapshots.prepare("bench/child/\(i)", parent: "bench/layer/\(i)") } }
+    record("prepare on a parent", prepareOnParent, target: "median <= 2 ms")
 
-var view = Samples()
-for i in 0..<n { try view.time { _ = try engine.view("bench/view/\(i)", parent: "bench/layer/\(i)") } }
-record("view", view)
+    var view = Samples()
+    for i in 0..<n { try await view.time { _ = try await snapshots.view("bench/view/\(i)", parent: "bench/layer/\(i)") } }
+    record("view", view)
 
-var mounts = Samples()
-for i in 0..<n { try mounts.time { _ = try engine.mounts("bench/child/\(i)") } }
-record("mounts", mounts)
+    var mounts = Samples()
+    for i in 0..<n { try await mounts.time { _ = try await snapshots.mounts("bench/child/\(i)") } }
+    record("mounts", mounts)
 
-var remove = Samples()
-for i in 0..<n {
-    try remove.time { try engine.remove("bench/view/\(i)") }
-}
-record("remove (detach + delete)", remove)
-for i in 0..<n {
-    try engine.remove("bench/child/\(i)")
-    try engine.remove("bench/layer/\(i)")
-}
-
-// A store of `snapshots` committed snapshots, for stat and walk.
-progress("filling the store with \(options.snapshots) snapshots")
-for i in 0..<options.snapshots {
-    _ = try engine.prepare("fill/\(i)", labels: ["containerd.io/snapshot.ref": "sha256:\(i)"])
-    try engine.commit("fill/committed/\(i)", key: "fill/\(i)", labels: ["containerd.io/snapshot.ref": "sha256:\(i)"])
-    if i % 1000 == 999 { progress("  \(i + 1) / \(options.snapshots)") }
-}
-try recordThroughput("stat", count: 200_000, target: ">= 100k/s") { i in
-    _ = try engine.stat("fill/committed/\(i % options.snapshots)")
-}
-var walk = Samples()
-for _ in 0..<20 {
-    try walk.time {
-        var count = 0
-        try engine.walk { _ in count += 1 }
-        precondition(count >= options.snapshots)
-    }
-}
-record("walk over \(options.snapshots)", walk)
-var filtered = Samples()
-for i in 0..<20 {
-    try filtered.time {
-        let hits = try engine.list(SnapshotFilter(anyOf: [[.init(.label("containerd.io/snapshot.ref"), .equals("sha256:\(i)"))]]))
-        precondition(hits.count == 1)
-    }
-}
-record("walk over \(options.snapshots) with a label filter", filtered)
-
-// prepare time against chain depth
-progress("building a chain 1,000 deep")
-var parent: String?
-for depth in 1...1_000 {
-    _ = try engine.prepare("chain/active/\(depth)", parent: parent)
-    try engine.commit("chain/\(depth)", key: "chain/active/\(depth)")
-    parent = "chain/\(depth)"
-}
-for depth in [1, 100, 1_000] {
-    var atDepth = Samples()
+    // Host mount and unmount of a committed layer (containers/storage's Get and Put).
+    var getPut = Samples()
     for i in 0..<min(n, 100) {
-        try atDepth.time { _ = try engine.prepare("chain/top/\(depth)/\(i)", parent: "chain/\(depth)") }
+        try await getPut.time {
+            _ = try await snapshots.mountFilesystem("bench/layer/\(i)")
+            try await snapshots.unmountFilesystem("bench/layer/\(i)")
+        }
     }
-    record("prepare at chain depth \(depth)", atDepth, target: "flat")
-    // Same number of attached devices for every depth.
-    for i in 0..<min(n, 100) { try engine.remove("chain/top/\(depth)/\(i)") }
-}
+    record("host mount + unmount of a layer (Get + Put)", getPut, target: "median < 5 ms")
 
-// The peer: what a tool that shells out to cp and losetup pays for the same clone + attach + detach.
-let imageDirectory = "\(options.stateDirectory)/pool/xfs/images"
-let baseImage = try FileManager.default.contentsOfDirectory(atPath: imageDirectory).filter { $0.hasSuffix(".img") }.sorted()
-    .map { "\(imageDirectory)/\($0)" }.first!
-var ours = Samples()
-for i in 0..<min(n, 100) {
-    try ours.time {
-        _ = try engine.prepare("peer/ours/\(i)")
-        try engine.commit("peer/ours/committed/\(i)", key: "peer/ours/\(i)")
+    var remove = Samples()
+    for i in 0..<n {
+        try await remove.time { try await snapshots.remove("bench/view/\(i)") }
     }
-}
-record("ours: prepare + commit (clone, attach, detach)", ours)
-record("peer: cp --reflink + losetup attach + detach", try shellPeer(imageDirectory: imageDirectory, base: baseImage, samples: min(n, 100)))
+    record("remove (detach + delete)", remove)
+    for i in 0..<n {
+        try await snapshots.remove("bench/child/\(i)")
+        try await snapshots.remove("bench/layer/\(i)")
+    }
 
-print("")
-print("snapbench: reflink file backend (XFS pool file on loop), ext4 devices, \(options.snapshots) snapshots in the store")
-let header = ["operation", "count", "median µs", "p90 µs", "ops/s", "target"]
-let table = rows.map { row in
-    [row.operation, "\(row.count)", String(format: "%.1f", row.median / 1000),
-     row.p90.isNaN ? "-" : String(format: "%.1f", row.p90 / 1000), String(format: "%.0f", row.opsPerSecond), row.target]
+    // A store of `snapshots` committed snapshots, for stat and walk.
+    progress("filling the store with \(options.snapshots) snapshots")
+    for i in 0..<options.snapshots {
+        _ = try await snapshots.prepare("fill/\(i)", labels: ["containerd.io/snapshot.ref": "sha256:\(i)"])
+        try await snapshots.commit("fill/committed/\(i)", key: "fill/\(i)", labels: ["containerd.io/snapshot.ref": "sha256:\(i)"])
+        if i % 1000 == 999 { progress("  \(i + 1) / \(options.snapshots)") }
+    }
+    try await recordThroughput("stat", count: 200_000, target: ">= 100k/s") { i in
+        _ = try await snapshots.stat("fill/committed/\(i % options.snapshots)")
+    }
+    var walk = Samples()
+    for _ in 0..<20 {
+        try await walk.time {
+            var count = 0
+            try snapshots.walk { _ in count += 1 }
+            precondition(count >= options.snapshots)
+        }
+    }
+    record("walk over \(options.snapshots)", walk)
+    var filtered = Samples()
+    for i in 0..<20 {
+        try await filtered.time {
+            let hits = try await snapshots.list(SnapshotFilter(anyOf: [[.init(.label("containerd.io/snapshot.ref"), .equals("sha256:\(i)"))]]))
+            precondition(hits.count == 1)
+        }
+    }
+    record("walk over \(options.snapshots) with a label filter", filtered)
+
+    // prepare time against chain depth
+    progress("building a chain 1,000 deep")
+    var parent: String?
+    for depth in 1...1_000 {
+        _ = try await snapshots.prepare("chain/active/\(depth)", parent: parent)
+        try await snapshots.commit("chain/\(depth)", key: "chain/active/\(depth)")
+        parent = "chain/\(depth)"
+    }
+    for depth in [1, 100, 1_000] {
+        var atDepth = Samples()
+        for i in 0..<min(n, 100) {
+            try await atDepth.time { _ = try await snapshots.prepare("chain/top/\(depth)/\(i)", parent: "chain/\(depth)") }
+        }
+        record("prepare at chain depth \(depth)", atDepth, target: "flat")
+        // Same number of attached devices for every depth.
+        for i in 0..<min(n, 100) { try await snapshots.remove("chain/top/\(depth)/\(i)") }
+    }
+
+    // The peer: what a tool that shells out to cp and losetup pays for the same clone + attach + detach.
+    let imageDirectory = "\(options.stateDirectory)/pool/xfs/images"
+    let baseImage = try FileManager.default.contentsOfDirectory(atPath: imageDirectory).filter { $0.hasSuffix(".img") }.sorted()
+        .map { "\(imageDirectory)/\($0)" }.first!
+    var ours = Samples()
+    for i in 0..<min(n, 100) {
+        try await ours.time {
+            _ = try await snapshots.prepare("peer/ours/\(i)")
+            try await snapshots.commit("peer/ours/committed/\(i)", key: "peer/ours/\(i)")
+        }
+    }
+    record("ours: prepare + commit (clone, attach, detach)", ours)
+    record("peer: cp --reflink + losetup attach + detach", try await shellPeer(imageDirectory: imageDirectory, base: baseImage, samples: min(n, 100)))
+
+    print("")
+    print("snapbench: reflink file backend (XFS pool file on loop), ext4 devices, \(options.snapshots) snapshots in the store")
+    let header = ["operation", "count", "median µs", "p90 µs", "ops/s", "target"]
+    let table = rows.map { row in
+        [row.operation, "\(row.count)", String(format: "%.1f", row.median / 1000),
+         row.p90.isNaN ? "-" : String(format: "%.1f", row.p90 / 1000), String(format: "%.0f", row.opsPerSecond), row.target]
+    }
+    let widths = header.indices.map { c in ([header] + table).map { $0[c].count }.max()! }
+    for line in [header] + table {
+        print(line.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    }
+
+} catch {
+    progress("failed: \(error)")
+    try? await engine.close(destroy: true)
+    exit(1)
 }
-let widths = header.indices.map { c in ([header] + table).map { $0[c].count }.max()! }
-for line in [header] + table {
-    print(line.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-}
+try await engine.close(destroy: true)

@@ -9,6 +9,11 @@
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <unistd.h>
+
+/* syncfs(2) is declared only with _GNU_SOURCE. */
+extern int syncfs(int fd);
+static inline int kbs_syncfs(int fd) { return syncfs(fd); }
 
 static inline int kbs_loop_ctl_get_free(int ctl_fd) { return ioctl(ctl_fd, LOOP_CTL_GET_FREE); }
 

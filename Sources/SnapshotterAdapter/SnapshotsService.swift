@@ -7,34 +7,34 @@ import SwiftProtobuf
 typealias Snapshots = Containerd_Services_Snapshots_V1_Snapshots
 
 /// containerd's snapshots service over the engine: decode the request, call the core, encode the
-/// answer. Errors map to gRPC codes in `ErrorMapping.swift` and nowhere else.
+/// answer. It sees only its own namespace of the pool (containerd's garbage collector removes
+/// every snapshot it has no record of, so it must never see another frontend's). Errors map to
+/// gRPC codes in `RPCErrorMapping.swift` and nowhere else.
 public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     static let listBatch = 1_000
 
     /// Label that sets a new writable snapshot's device size, e.g. "20GiB".
     public static let sizeLabel = "containerd.io/snapshot/kata-block.size"
+    /// The namespace containerd's snapshots live in unless configured otherwise.
+    public static let defaultNamespace = "containerd"
 
-    private let engine: StorageEngine
+    private let snapshots: SnapshotNamespace
     private let logger: Logger
     private let asyncRemove: Bool
-    private let offload = EngineOffload()
 
-    /// With `asyncRemove`, Remove returns once the snapshot is gone and its device is deleted by a `DeviceReaper`.
-    public init(engine: StorageEngine, logger: Logger, asyncRemove: Bool = false) {
-        self.engine = engine
+    /// With `asyncRemove`, Remove returns once the snapshot is gone and its device is deleted by
+    /// the engine's maintenance.
+    public init(engine: StorageEngine, namespace: String = SnapshotsService.defaultNamespace, logger: Logger, asyncRemove: Bool = false) {
+        snapshots = engine.snapshots(in: namespace)
         self.logger = logger
         self.asyncRemove = asyncRemove
     }
 
-    /// Runs one engine call and logs the RPC, key, outcome and duration. Calls that may block on the
-    /// kernel (clone, attach, detach, delete, extents) run off the cooperative pool; reads of the
-    /// memory-mapped store (`blocking: false`) run in place, which is cheaper than a thread hop.
-    private func call<T: Sendable>(
-        _ rpc: String, _ key: String, blocking: Bool = true, _ body: @escaping @Sendable () throws(StorageError) -> T
-    ) async throws -> T {
+    /// Runs one engine call and logs the RPC, key, outcome and duration.
+    private func call<T: Sendable>(_ rpc: String, _ key: String, _ body: () async throws(StorageError) -> T) async throws -> T {
         let start = ContinuousClock.now
-        do {
-            let result = blocking ? try await offload.run(body) : try body()
+        do throws(StorageError) {
+            let result = try await body()
             logger.debug("rpc", metadata: ["rpc": "\(rpc)", "key": "\(key)", "ms": "\(milliseconds(since: start))"])
             return result
         } catch {
@@ -56,8 +56,8 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     ) async throws -> Containerd_Services_Snapshots_V1_PrepareSnapshotResponse {
         let (key, parent, labels) = (request.key, request.parent.nilIfEmpty, request.labels)
         let size = try Self.deviceSize(labels)
-        let mounts = try await call("Prepare", key) { () throws(StorageError) in
-            try engine.prepare(key, parent: parent, labels: labels, size: size)
+        let mounts = try await call("Prepare", key) { () async throws(StorageError) in
+            try await snapshots.prepare(key, parent: parent, labels: labels, size: size)
         }
         return .with { $0.mounts = mounts.map(Self.encode) }
     }
@@ -66,7 +66,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         request: Containerd_Services_Snapshots_V1_ViewSnapshotRequest, context: ServerContext
     ) async throws -> Containerd_Services_Snapshots_V1_ViewSnapshotResponse {
         let (key, parent, labels) = (request.key, request.parent.nilIfEmpty, request.labels)
-        let mounts = try await call("View", key) { () throws(StorageError) in try engine.view(key, parent: parent, labels: labels) }
+        let mounts = try await call("View", key) { () async throws(StorageError) in try await snapshots.view(key, parent: parent, labels: labels) }
         return .with { $0.mounts = mounts.map(Self.encode) }
     }
 
@@ -75,8 +75,10 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     ) async throws -> Containerd_Services_Snapshots_V1_MountsResponse {
         let key = request.key
         // Attached devices answer from the store; only a detached one (after a reboot) needs the kernel.
-        let attached = try await call("Mounts", key, blocking: false) { () throws(StorageError) in try engine.attachedMounts(key) }
-        let mounts = try await attached.asyncOr { try await call("Mounts", key) { () throws(StorageError) in try engine.mounts(key) } }
+        let mounts = try await call("Mounts", key) { () async throws(StorageError) in
+            if let attached = try await snapshots.attachedMounts(key) { return attached }
+            return try await snapshots.mounts(key)
+        }
         return .with { $0.mounts = mounts.map(Self.encode) }
     }
 
@@ -84,7 +86,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         request: Containerd_Services_Snapshots_V1_CommitSnapshotRequest, context: ServerContext
     ) async throws -> Google_Protobuf_Empty {
         let (name, key, labels) = (request.name, request.key, request.labels)
-        try await call("Commit", key) { () throws(StorageError) in try engine.commit(name, key: key, labels: labels) }
+        try await call("Commit", key) { () async throws(StorageError) in try await snapshots.commit(name, key: key, labels: labels) }
         return Google_Protobuf_Empty()
     }
 
@@ -92,7 +94,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         request: Containerd_Services_Snapshots_V1_RemoveSnapshotRequest, context: ServerContext
     ) async throws -> Google_Protobuf_Empty {
         let (key, deferred) = (request.key, asyncRemove)
-        try await call("Remove", key) { () throws(StorageError) in try engine.remove(key, deferDeviceDeletion: deferred) }
+        try await call("Remove", key) { () async throws(StorageError) in try await snapshots.remove(key, deferDeviceDeletion: deferred) }
         return Google_Protobuf_Empty()
     }
 
@@ -100,7 +102,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         request: Containerd_Services_Snapshots_V1_StatSnapshotRequest, context: ServerContext
     ) async throws -> Containerd_Services_Snapshots_V1_StatSnapshotResponse {
         let key = request.key
-        let info = try await call("Stat", key, blocking: false) { () throws(StorageError) in try engine.stat(key) }
+        let info = try await call("Stat", key) { () async throws(StorageError) in try await snapshots.stat(key) }
         return .with { $0.info = Self.encode(info) }
     }
 
@@ -109,7 +111,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     ) async throws -> Containerd_Services_Snapshots_V1_UpdateSnapshotResponse {
         let info = SnapshotInfo(name: request.info.name, labels: request.info.labels)
         let paths = request.hasUpdateMask ? request.updateMask.paths : []
-        let updated = try await call("Update", info.name) { () throws(StorageError) in try engine.update(info, fieldPaths: paths) }
+        let updated = try await call("Update", info.name) { () async throws(StorageError) in try await snapshots.update(info, fieldPaths: paths) }
         return .with { $0.info = Self.encode(updated) }
     }
 
@@ -119,8 +121,8 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         let filter = try FilterSyntax.parse(request.filters)
-        let infos = try await call("List", request.filters.joined(separator: " | "), blocking: false) { () throws(StorageError) in
-            try engine.list(filter)
+        let infos = try await call("List", request.filters.joined(separator: " | ")) { () async throws(StorageError) in
+            try await snapshots.list(filter)
         }
         // Batches of up to 1,000 infos (well under the 4 MiB message limit): fewer, larger writes.
         var start = 0
@@ -136,7 +138,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         request: Containerd_Services_Snapshots_V1_UsageRequest, context: ServerContext
     ) async throws -> Containerd_Services_Snapshots_V1_UsageResponse {
         let key = request.key
-        let usage = try await call("Usage", key) { () throws(StorageError) in try engine.usage(key) }
+        let usage = try await call("Usage", key) { () async throws(StorageError) in try await snapshots.usage(key) }
         return .with {
             $0.size = usage.size
             $0.inodes = usage.inodes
@@ -146,7 +148,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     public func cleanup(
         request: Containerd_Services_Snapshots_V1_CleanupRequest, context: ServerContext
     ) async throws -> Google_Protobuf_Empty {
-        let report = try await call("Cleanup", "") { () throws(StorageError) in try engine.cleanup() }
+        let report = try await call("Cleanup", "") { () async throws(StorageError) in try await snapshots.engine.cleanup() }
         if report.changedAnything {
             logger.info("cleanup", metadata: ["orphansDeleted": "\(report.orphansDeleted)"])
         }
@@ -192,10 +194,3 @@ extension String {
     var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
-extension Optional where Wrapped: Sendable {
-    /// The value, or what `fallback` computes when there is none.
-    func asyncOr(_ fallback: () async throws -> Wrapped) async rethrows -> Wrapped {
-        if let value = self { return value }
-        return try await fallback()
-    }
-}

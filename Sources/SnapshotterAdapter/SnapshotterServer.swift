@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import KBSSystem
 import Logging
 import ServiceLifecycle
 import StorageCore
@@ -7,25 +8,19 @@ import StorageCore
 /// The snapshots service on a unix socket, as a Service that drains in-flight calls on graceful shutdown.
 public struct SnapshotterServer: Service {
     public let socketPath: String
-    private let engine: StorageEngine
+    private let service: SnapshotsService
     private let logger: Logger
     private let onListening: @Sendable () -> Void
-    private let asyncRemove: Bool
 
-    /// Checks that `socketPath` can be served: refuses while another daemon answers there. Call before
-    /// doing any work a second daemon must not do.
-    public static func claim(socketPath: String) throws(StorageError) {
-        try DaemonSocket.claim(socketPath)
+    /// Makes `socketPath` free to serve: refuses while another daemon answers there, replaces a
+    /// dead daemon's socket. Call before doing any work a second daemon must not do.
+    public static func claim(socketPath: String) throws(SocketClaimError) {
+        try UnixSocket.claim(socketPath)
     }
 
-    /// Claims `socketPath` (replacing a stale socket, refusing a live one); call `run` to serve.
-    public init(
-        engine: StorageEngine, socketPath: String, logger: Logger, asyncRemove: Bool = false,
-        onListening: @escaping @Sendable () -> Void = {}
-    ) throws(StorageError) {
-        try DaemonSocket.claim(socketPath)
-        self.asyncRemove = asyncRemove
-        self.engine = engine
+    /// Serves `service` on `socketPath` (claimed with `claim` first) once `run` is called.
+    public init(service: SnapshotsService, socketPath: String, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
+        self.service = service
         self.socketPath = socketPath
         self.logger = logger
         self.onListening = onListening
@@ -51,12 +46,12 @@ public struct SnapshotterServer: Service {
     public func run() async throws {
         let transport = HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext, config: Self.transportConfig)
-        let server = GRPCServer(transport: transport, services: [SnapshotsService(engine: engine, logger: logger, asyncRemove: asyncRemove)])
+        let server = GRPCServer(transport: transport, services: [service])
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.serve() }
                 _ = try await transport.listeningAddress
-                try DaemonSocket.restrictToOwner(socketPath)
+                try UnixSocket.restrictToOwner(socketPath)
                 logger.info("serving containerd snapshots API", metadata: ["socket": "\(socketPath)"])
                 onListening()
             }
@@ -64,6 +59,6 @@ public struct SnapshotterServer: Service {
             logger.info("shutting down: draining in-flight calls")
             server.beginGracefulShutdown()
         }
-        DaemonSocket.release(socketPath)
+        _ = try? Files.remove(socketPath)
     }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Logging
 import StorageCore
 
 @main
@@ -9,51 +8,24 @@ struct Snapctl: AsyncParsableCommand {
         commandName: "snapctl",
         abstract: "Administer Kata Block Storage pools and snapshots.",
         discussion: "Snapshots are copy-on-write block devices with a filesystem, ready to hand to a VM guest.",
+        version: Release.version,
         subcommands: [PoolCommand.self, SnapshotCommand.self, ServeCommand.self, FsckCommand.self, CleanupCommand.self]
     )
-}
 
-/// Flags every command shares.
-struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "State directory holding the pool and its metadata.")
-    var stateDir: String = "/var/lib/kata-block"
-
-    @Option(name: .long, help: "Output format: table or json.")
-    var format: OutputFormat = .table
-
-    @Flag(name: .shortAndLong, help: "Print only names (or nothing) instead of tables.")
-    var quiet = false
-
-    @Flag(name: .long, help: "Log at debug level to standard error.")
-    var verbose = false
-
-    /// Structured logs to standard error: warnings by default, everything with --verbose.
-    func logger() -> Logger {
-        var logger = Logger(label: "snapctl") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = verbose ? .debug : .warning
-        return logger
+    /// Runs the command; engine errors are printed with what to do, in snapctl's words.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as StorageError {
+            FileHandle.standardError.write(Data("Error: \(RemedyText.describe(error))\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
     }
-
-    func openEngine() throws -> StorageEngine {
-        try StorageEngine.open(stateDirectory: stateDir, logger: logger())
-    }
-}
-
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table
-    case json
-}
-
-/// Sizes like 10GiB, 512MiB, 4G or plain bytes.
-struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
-    var bytes: UInt64
-
-    init(bytes: UInt64) { self.bytes = bytes }
-
-    init?(argument: String) {
-        guard let bytes = ByteCount.parse(argument) else { return nil }
-        self.bytes = bytes
-    }
-
-    var description: String { ByteCount.format(Int64(bytes)) }
 }

@@ -15,49 +15,65 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     static var enabled: [Backend] { rootTestsEnabled ? [.memory, .file] : [.memory] }
 }
 
-/// A pool and `SnapshotterServer` on a unix socket in this process, and a gRPC client on it.
+/// A pool and `SnapshotterServer` on a unix socket in this process, a gRPC client on it, and
+/// the containerd namespace of the pool as the engine sees it.
 func withDaemon(
-    _ backend: Backend = .memory, asyncRemove: Bool = false, _ body: (SnapshotsClient, StorageEngine) async throws -> Void
+    _ backend: Backend = .memory, asyncRemove: Bool = false, _ body: (SnapshotsClient, SnapshotNamespace) async throws -> Void
 ) async throws {
     var logger = Logger(label: "kbs.adapter-test")
     logger.logLevel = .warning
     let id = UUID().uuidString.prefix(8)
     let state = "/tmp/kbs-adapter-\(id)"
     let socket = "/tmp/kbs-adapter-\(id).sock"
-    let options = PoolOptions(backend: backend == .file ? .file(poolSize: 4 << 30) : .memory(MemoryBackend()),
-                              defaultDeviceSize: 1 << 30)
-    let engine = try StorageEngine.createPool(at: state, options: options, logger: logger)
-    defer {
-        do {
-            #expect(try engine.checkConsistency() == [])
-            try engine.close(destroy: true)
-        } catch {
-            Issue.record("cannot destroy \(state): \(error)")
-        }
-    }
-    let server = try SnapshotterServer(engine: engine, socketPath: socket, logger: logger, asyncRemove: asyncRemove)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await server.run() }
-        if asyncRemove {
-            let reaper = DeviceReaper(engine: engine, logger: logger, interval: .milliseconds(50))
-            group.addTask { try await reaper.run() }
-        }
-        var attributes: [FileAttributeKey: Any] = [:]
-        for _ in 0..<400 {
-            if let a = try? FileManager.default.attributesOfItem(atPath: socket), (a[.posixPermissions] as? Int) == 0o600 {
-                attributes = a
-                break
+    var configuration = EngineConfiguration()
+    configuration.backend = backend == .file ? "file" : "memory"
+    configuration.file.poolSize = 4 << 30
+    configuration.defaultDeviceSize = 1 << 30
+    let backends = BackendRegistry.standard.adding(MemoryBackend.Factory(instance: MemoryBackend()))
+    let engine = try await StorageEngine.create(at: state, configuration: configuration, backends: backends, logger: logger)
+    let outcome: Result<Void, any Error>
+    do {
+        try SnapshotterServer.claim(socketPath: socket)
+        let server = SnapshotterServer(service: SnapshotsService(engine: engine, logger: logger, asyncRemove: asyncRemove),
+                                       socketPath: socket, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            if asyncRemove {
+                // What the daemon's maintenance service does.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(50))
+                        _ = try await engine.maintain()
+                    }
+                }
             }
-            try await Task.sleep(for: .milliseconds(10))
+            var attributes: [FileAttributeKey: Any] = [:]
+            for _ in 0..<400 {
+                if let a = try? FileManager.default.attributesOfItem(atPath: socket), (a[.posixPermissions] as? Int) == 0o600 {
+                    attributes = a
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(attributes[.type] as? FileAttributeType == .typeSocket, "the daemon did not listen on \(socket)")
+            try await withGRPCClient(
+                transport: .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
+            ) { grpc in
+                try await body(SnapshotsClient(wrapping: grpc), engine.snapshots(in: SnapshotsService.defaultNamespace))
+            }
+            group.cancelAll()
         }
-        #expect(attributes[.type] as? FileAttributeType == .typeSocket, "the daemon did not listen on \(socket)")
-        try await withGRPCClient(
-            transport: .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
-        ) { grpc in
-            try await body(SnapshotsClient(wrapping: grpc), engine)
-        }
-        group.cancelAll()
+        outcome = .success(())
+    } catch {
+        outcome = .failure(error)
     }
+    do {
+        #expect(try await engine.checkConsistency() == [])
+        try await engine.close(destroy: true)
+    } catch {
+        Issue.record("cannot destroy \(state): \(error)")
+    }
+    try outcome.get()
 }
 
 /// Asserts that `body` fails with the gRPC `code`.

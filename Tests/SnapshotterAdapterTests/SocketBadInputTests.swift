@@ -39,7 +39,7 @@ struct SocketBadInputTests {
             #expect(try await client.names(["labels.x==y", "name==v"]) == ["A", "v"])
             #expect(try await client.names(["parent==A,kind~=^vi"]) == ["v"])
             let usage = try await client.usage(.with { $0.key = "A" })
-            let expected = try engine.usage("A")
+            let expected = try await engine.usage("A")
             #expect(usage.size == expected.size)
             #expect(usage.inodes == expected.inodes)
             _ = try await client.remove(.with { $0.key = "v" })
@@ -127,7 +127,7 @@ struct SocketBadInputTests {
     @Test("a client that disconnects in the middle of a List leaves the daemon serving")
     func disconnectMidStream() async throws {
         try await withDaemon(.memory) { client, engine in
-            for i in 0..<2_000 { _ = try engine.prepare("k\(i)") }
+            for i in 0..<2_000 { _ = try await engine.prepare("k\(i)") }
             // Read one batch of the stream, then walk away.
             let first = try await client.list(.init()) { response in
                 for try await message in response.messages { return message.info.count }
@@ -147,12 +147,12 @@ struct SocketBadInputTests {
     func asyncRemove(_ backend: Backend) async throws {
         try await withDaemon(backend, asyncRemove: true) { client, engine in
             _ = try await client.prepare("a")
-            let device = try #require(try engine.inspect("a").device)
+            let device = try #require(try await engine.inspect("a").device)
             _ = try await client.remove(.with { $0.key = "a" })
             await expectCode(.notFound) { _ = try await client.stat(.with { $0.key = "a" }) }
             var gone = false
             for _ in 0..<100 where !gone {
-                gone = try !engine.backend.deviceIDs().contains(device.id)
+                gone = try !engine.engine.pool.backend.deviceIDs().contains(device.id)
                 if !gone { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(gone, "the reaper deleted the device")
@@ -164,9 +164,9 @@ struct SocketBadInputTests {
     func sizeLabel() async throws {
         try await withDaemon(.file) { client, engine in
             _ = try await client.prepare("big", labels: [SnapshotsService.sizeLabel: "3GiB"])
-            let device = try #require(try engine.inspect("big").device)
+            let device = try #require(try await engine.inspect("big").device)
             #expect(device.sizeBytes == 3 << 30)
-            let blocks = try engine.withMountedSnapshot("big") { dir -> UInt64 in
+            let blocks = try await engine.withMountedSnapshot("big") { dir -> UInt64 in
                 var fs = statvfs()
                 _ = statvfs(dir, &fs)
                 return UInt64(fs.f_blocks) * UInt64(fs.f_frsize)
@@ -177,7 +177,30 @@ struct SocketBadInputTests {
                 _ = try await client.prepare("smaller", parent: "BIG", labels: [SnapshotsService.sizeLabel: "1GiB"])
             }
             _ = try await client.prepare("same-size-child", parent: "BIG")
-            #expect(try engine.inspect("same-size-child").device?.sizeBytes == 3 << 30)
+            #expect(try await engine.inspect("same-size-child").device?.sizeBytes == 3 << 30)
+        }
+    }
+
+    @Test("the service sees only containerd's namespace: other frontends' snapshots are invisible and safe from its Remove and Cleanup",
+          arguments: Backend.enabled)
+    func namespaceIsolation(_ backend: Backend) async throws {
+        try await withDaemon(backend) { client, containerd in
+            let storage = containerd.engine.snapshots(in: "containers-storage")
+            _ = try await storage.prepare("layer")
+            try await storage.commit("layer", key: "layer")
+            _ = try await storage.prepare("container", parent: "layer")
+            _ = try await client.prepare("mine")
+            #expect(try await client.names() == ["mine"])
+            await expectCode(.notFound) { _ = try await client.stat(.with { $0.key = "layer" }) }
+            await expectCode(.notFound) { _ = try await client.remove(.with { $0.key = "container" }) }
+            await expectCode(.notFound) { _ = try await client.prepare("x", parent: "layer") }
+            _ = try await client.cleanup(.init())
+            // The same name in both namespaces is fine.
+            _ = try await client.prepare("layer")
+            #expect(try await storage.stat("layer").kind == .committed)
+            #expect(try await storage.inspect("container").device?.state == .active)
+            try await storage.remove("container")
+            try await storage.remove("layer")
         }
     }
 }

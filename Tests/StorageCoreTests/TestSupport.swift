@@ -1,5 +1,8 @@
 import Foundation
+import KBSDeviceMapper
+import KBSSystem
 import Logging
+import Synchronization
 import Testing
 @testable import StorageCore
 
@@ -37,7 +40,7 @@ enum BackendChoice: String, CaseIterable, CustomTestStringConvertible, Sendable 
     /// Whether the device at `path` is still attached (not yet removed by the kernel).
     func isAttached(_ path: String) throws -> Bool {
         switch self {
-        case .file: return LoopDevice.backingFile(of: path) != nil
+        case .file: return try LoopDevice.backingFile(of: path) != nil
         case .dmThin: return try DeviceMapper.info((path as NSString).lastPathComponent) != nil
         case .memory: return false
         }
@@ -46,7 +49,7 @@ enum BackendChoice: String, CaseIterable, CustomTestStringConvertible, Sendable 
     /// Whether the device at `path` goes away at its last close.
     func isDetaching(_ path: String) throws -> Bool {
         switch self {
-        case .file: return LoopDevice.isDetaching(path)
+        case .file: return try LoopDevice.isDetaching(path)
         case .dmThin: return try DeviceMapper.info((path as NSString).lastPathComponent)?.deferredRemove == true
         case .memory: return false
         }
@@ -55,12 +58,15 @@ enum BackendChoice: String, CaseIterable, CustomTestStringConvertible, Sendable 
     var devicePrefix: String { self == .dmThin ? "/dev/mapper/" : "/dev/loop" }
 }
 
-/// A pool in a fresh temporary state directory, destroyed when the test ends.
-final class TestPool {
+/// A pool in a fresh temporary state directory; `withTestPool` destroys it when the test ends.
+final class TestPool: Sendable {
     let choice: BackendChoice
     let state: String
     let memory = MemoryBackend()
-    private(set) var engine: StorageEngine
+    private let current: Mutex<StorageEngine?> = Mutex(nil)
+
+    /// The namespace the tests work in.
+    static let namespace = "test"
 
     static let logger: Logger = {
         var logger = Logger(label: "kbs.test")
@@ -68,51 +74,59 @@ final class TestPool {
         return logger
     }()
 
-    init(_ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 1 << 30, thinDataSize: UInt64 = 4 << 30,
-         thinSource: ThinPoolSettings.Source? = nil, thinPoolName: String? = nil) throws {
+    var backends: BackendRegistry { BackendRegistry.standard.adding(MemoryBackend.Factory(instance: memory)) }
+    var engine: StorageEngine { current.withLock { $0! } }
+    var snapshots: SnapshotNamespace { engine.snapshots(in: Self.namespace) }
+    var pool: Pool { engine.pool }
+
+    init(_ choice: BackendChoice, filesystem: FilesystemType, deviceSize: UInt64, thinDataSize: UInt64,
+         thinSource: ThinPoolSettings.Source?, thinPoolName: String?, waitLimit: Duration) async throws {
         if choice != .memory {
             #expect(getuid() == 0, "block backend tests need root (loop devices, device-mapper, mkfs, mount)")
         }
         self.choice = choice
         let id = UUID().uuidString
         state = FileManager.default.temporaryDirectory.appendingPathComponent("kbs-test-\(id)").path
-        let backend: PoolOptions.Backend
+        var configuration = EngineConfiguration()
+        configuration.filesystem = filesystem
+        configuration.defaultDeviceSize = deviceSize
+        configuration.waitLimit = waitLimit
         switch choice {
-        case .memory: backend = .memory(memory)
-        case .file: backend = .file(poolSize: 4 << 30)
+        case .memory: configuration.backend = "memory"
+        case .file:
+            configuration.backend = "file"
+            configuration.file.poolSize = 4 << 30
         case .dmThin:
-            let settings = ThinPoolSettings(poolName: thinPoolName ?? "kbs-test-\(id.prefix(8))",
-                                            source: thinSource ?? .files(data: "\(state)/pool/data", metadata: "\(state)/pool/metadata"))
-            backend = .thin(settings, dataSize: thinDataSize)
+            configuration.backend = "dm-thin"
+            configuration.thin.poolName = thinPoolName ?? "kbs-test-\(id.prefix(8))"
+            configuration.thin.dataSize = thinDataSize
+            switch thinSource {
+            case .existing: configuration.thin.existing = true
+            case .devices(let data, let metadata):
+                configuration.thin.dataDevice = data
+                configuration.thin.metadataDevice = metadata
+            case .files, nil: break
+            }
         }
-        engine = try StorageEngine.createPool(
-            at: state, options: PoolOptions(backend: backend, filesystem: filesystem, defaultDeviceSize: deviceSize),
-            logger: Self.logger)
+        let engine = try await StorageEngine.create(at: state, configuration: configuration, backends: backends, logger: Self.logger)
+        current.withLock { $0 = engine }
     }
 
     /// Closes the engine and opens the pool again from disk, as after a daemon restart.
-    func reopen() throws {
-        try engine.close()
-        engine = try StorageEngine.open(stateDirectory: state, backend: choice == .memory ? memory : nil, logger: Self.logger)
+    func reopen() async throws {
+        try await engine.close()
+        try await reopenAfterClose()
     }
 
-    /// Opens the pool again after `engine.close()` handed it to another process.
-    func reopenAfterClose() throws {
-        engine = try StorageEngine.open(stateDirectory: state, backend: choice == .memory ? memory : nil, logger: Self.logger)
-    }
-
-    deinit {
-        do {
-            #expect(try engine.checkConsistency() == [], "pool \(state) is inconsistent at the end of the test")
-            try engine.close(destroy: true)
-        } catch {
-            Issue.record("could not destroy test pool \(state): \(error)")
-        }
+    /// Opens the pool again after `engine.close()` handed it to other processes.
+    func reopenAfterClose() async throws {
+        let engine = try await StorageEngine.open(stateDirectory: state, backends: backends, logger: Self.logger)
+        current.withLock { $0 = engine }
     }
 
     /// Everything stored: snapshot and device records, for asserting that a refused call changed nothing.
     func storedState() throws -> [String] {
-        try engine.store.read { (txn) throws(StorageError) -> [String] in
+        try pool.store.read { (txn) throws(StorageError) -> [String] in
             var lines: [String] = []
             try txn.forEachSnapshot { lines.append("snapshot \($0)"); return true }
             try txn.forEachDevice { lines.append("device \($0)"); return true }
@@ -121,14 +135,39 @@ final class TestPool {
     }
 }
 
+/// Runs `body` with a new pool of `choice`, then checks the pool is consistent and destroys it,
+/// whatever `body` did.
+func withTestPool(
+    _ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 1 << 30, thinDataSize: UInt64 = 4 << 30,
+    thinSource: ThinPoolSettings.Source? = nil, thinPoolName: String? = nil, waitLimit: Duration = .seconds(30),
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: (TestPool) async throws -> Void
+) async throws {
+    let pool = try await TestPool(choice, filesystem: filesystem, deviceSize: deviceSize, thinDataSize: thinDataSize,
+                                  thinSource: thinSource, thinPoolName: thinPoolName, waitLimit: waitLimit)
+    let outcome: Result<Void, any Error>
+    do {
+        try await body(pool)
+        outcome = .success(())
+    } catch {
+        outcome = .failure(error)
+    }
+    do {
+        #expect(try await pool.engine.checkConsistency() == [], "pool \(pool.state) is inconsistent at the end of the test", sourceLocation: sourceLocation)
+        try await pool.engine.close(destroy: true)
+    } catch {
+        Issue.record("could not destroy test pool \(pool.state): \(error)", sourceLocation: sourceLocation)
+    }
+    try outcome.get()
+}
+
 /// Asserts that `body` throws a StorageError with `code` and leaves the pool's store unchanged.
 func expectRefused(
     _ code: StorageError.Code, in pool: TestPool, sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () throws -> Void
-) throws {
+    _ body: () async throws -> Void
+) async throws {
     let before = try pool.storedState()
     do {
-        try body()
+        try await body()
         Issue.record("expected a \(code) error, but the call succeeded", sourceLocation: sourceLocation)
     } catch let error as StorageError {
         #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
@@ -152,4 +191,9 @@ func run(_ tool: String, _ arguments: String...) throws -> String {
     process.waitUntilExit()
     #expect(process.terminationStatus == 0, "\(tool) \(arguments) exited \(process.terminationStatus)")
     return String(decoding: data, as: UTF8.self)
+}
+
+/// snapctl sits next to the test bundle in the build directory.
+var snapctlPath: String {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("snapctl").path
 }

@@ -27,10 +27,15 @@ public struct DeviceUsage: Sendable, Equatable {
 /// A pool of thin, copy-on-write block devices: device-mapper thin-pool or reflinked image files.
 ///
 /// Calls block (ioctls, file I/O); the engine records a "trying" state before each and the
-/// outcome after, and `attachedPath`/`deviceIDs` let it reconcile after a crash by looking.
+/// outcome after, and `attachedDevices`/`deviceIDs` let it reconcile after a crash by looking.
+/// Several processes use one pool at once: a backend keeps whatever must be shared between them
+/// (a transaction id, its own filesystem's mount) behind locks of its own, across processes.
 public protocol BlockBackend: Sendable {
-    /// Short name shown to users: "file", "dm-thin", "memory".
+    /// The kind it is registered under: "file", "dm-thin", "memory".
     var kind: String { get }
+
+    /// How this pool is laid out, for people ("native", "xfs-file", "files", "devices", "existing").
+    var layout: String { get }
 
     /// Creates an empty (all-zero) device of `size` bytes.
     func createDevice(_ id: UInt32, size: UInt64) throws(StorageError)
@@ -60,6 +65,12 @@ public protocol BlockBackend: Sendable {
     /// Every device attached right now and its block device path.
     func attachedDevices() throws(StorageError) -> [UInt32: String]
 
+    /// The block device `id` is attached at, or nil.
+    func attachedPath(of id: UInt32) throws(StorageError) -> String?
+
+    /// Whether `id` is attached at `path` (cheaper than `attachedPath` where the backend can tell).
+    func isAttached(_ id: UInt32, at path: String) throws(StorageError) -> Bool
+
     /// Reads `count` bytes at `offset` of a device, attached or not (filesystem superblocks).
     func readBytes(of id: UInt32, offset: Int64, count: Int) throws(StorageError) -> [UInt8]
 
@@ -76,9 +87,13 @@ public protocol BlockBackend: Sendable {
     func metadataSpace() throws(StorageError) -> SpaceUsage?
 
     /// A counter the backend advances with every metadata change (the thin-pool's transaction id),
-    /// stored with the graph so that a pool that went back in time is caught at start; nil when
-    /// the backend has none.
+    /// as last seen by this process (never a kernel call: it is read inside transactions); stored
+    /// with the graph so that a pool that went back in time is caught at open. Nil when the
+    /// backend has none.
     var generation: UInt64? { get }
+
+    /// The generation read from the pool itself, for the check at open.
+    func currentGeneration() throws(StorageError) -> UInt64?
 
     /// False when the pool is shared with another user (an existing thin-pool): a device the
     /// store has no record of is theirs, not an orphan to delete.
@@ -96,6 +111,9 @@ public protocol BlockBackend: Sendable {
 extension BlockBackend {
     public func metadataSpace() throws(StorageError) -> SpaceUsage? { nil }
     public var generation: UInt64? { nil }
+    public func currentGeneration() throws(StorageError) -> UInt64? { nil }
+    public func attachedPath(of id: UInt32) throws(StorageError) -> String? { try attachedDevices()[id] }
+    public func isAttached(_ id: UInt32, at path: String) throws(StorageError) -> Bool { try attachedPath(of: id) == path }
     public func setBackgroundDeletion(_ enabled: Bool) {}
     public var ownsEveryDevice: Bool { true }
 }

@@ -1,58 +1,74 @@
-import CLMDB
+import KBSLMDB
 
-/// The snapshot graph and device table in one LMDB environment, so that one write transaction
-/// covers a snapshot and its device together.
+/// The snapshot graph, device table and pool settings in one LMDB environment, so that one write
+/// transaction covers a snapshot and its device together. Every process using the pool opens it;
+/// LMDB serializes their writers, and readers never wait.
 final class GraphStore: Sendable {
-    static let schemaVersion: UInt32 = 1
     /// Name-index keys longer than this are stored as a prefix plus a hash (LMDB keys max out at 511 bytes).
     static let maxInlineNameBytes = 480
 
     let environment: LMDBEnvironment
-    let meta: MDB_dbi
-    let snapshots: MDB_dbi
-    let names: MDB_dbi
-    let children: MDB_dbi
-    let devices: MDB_dbi
+    let meta: LMDBDatabase
+    let snapshots: LMDBDatabase
+    let names: LMDBDatabase
+    let children: LMDBDatabase
+    let devices: LMDBDatabase
+    /// Ids of devices in a trying state: what recovery looks at without reading every device.
+    let pending: LMDBDatabase
 
     init(directory: String, mapSize: Int = 4 << 30) throws(StorageError) {
-        let env = try LMDBEnvironment(directory: directory, mapSize: mapSize, maxDatabases: 8)
-        environment = env
-        (meta, snapshots, names, children, devices) = try env.write { (txn) throws(StorageError) in
-            (
-                try env.openDatabase("meta", in: txn),
-                try env.openDatabase("snapshots", in: txn),
-                try env.openDatabase("names", flags: MDB_DUPSORT | MDB_DUPFIXED, in: txn),
-                try env.openDatabase("children", in: txn),
-                try env.openDatabase("devices", in: txn)
-            )
-        }
-        try write { (txn) throws(StorageError) in
-            if let version = try txn.metaInteger("schema", as: UInt32.self) {
-                guard version == Self.schemaVersion else {
-                    throw StorageError(.unavailable, "state in \(directory) has schema \(version); this snapctl reads schema \(Self.schemaVersion)")
-                }
-            } else {
-                try txn.setMetaInteger("schema", Self.schemaVersion)
+        do throws(LMDBError) {
+            let env = try LMDBEnvironment(directory: directory, mapSize: mapSize, maxDatabases: 8)
+            try env.clearStaleReaders()
+            environment = env
+            (meta, snapshots, names, children, devices, pending) = try env.write { (txn) throws(LMDBError) in
+                (
+                    try env.openDatabase("meta", in: txn),
+                    try env.openDatabase("snapshots", in: txn),
+                    try env.openDatabase("names", flags: [.duplicateSort, .duplicateFixed], in: txn),
+                    try env.openDatabase("children", in: txn),
+                    try env.openDatabase("devices", in: txn),
+                    try env.openDatabase("pending", in: txn)
+                )
             }
+        } catch {
+            var failure = StorageError(lmdb: error)
+            failure.message += " (opening \(directory))"
+            throw failure
         }
     }
 
     func read<T>(_ body: (borrowing GraphTransaction) throws(StorageError) -> T) throws(StorageError) -> T {
         try environment.read { (txn) throws(StorageError) -> T in
-            try body(GraphTransaction(lmdb: LMDBTransaction(handle: txn.handle), store: self))
+            try body(GraphTransaction(lmdb: LMDBTransaction(wrapping: txn), store: self))
         }
     }
 
-    /// One atomic, durable change to graph and devices; nothing is kept if `body` throws.
-    func write<T>(_ body: (borrowing GraphTransaction) throws(StorageError) -> T) throws(StorageError) -> T {
-        try environment.write { (txn) throws(StorageError) -> T in
-            try body(GraphTransaction(lmdb: LMDBTransaction(handle: txn.handle), store: self))
+    /// One atomic change to graph and devices; nothing is kept if `body` throws. `durability` says
+    /// whether it must be on disk before this returns (an outcome) or only safe from a crash of
+    /// this process (a "trying" record, host mounts).
+    func write<T>(
+        _ durability: LMDBEnvironment.Durability = .durable, _ body: (borrowing GraphTransaction) throws(StorageError) -> T
+    ) throws(StorageError) -> T {
+        try environment.write(durability) { (txn) throws(StorageError) -> T in
+            try body(GraphTransaction(lmdb: LMDBTransaction(wrapping: txn), store: self))
         }
     }
 
-    /// The name-index key for a snapshot name: the name itself, or for long names a prefix and a hash.
-    static func nameKey(_ name: String) -> [UInt8] {
-        let utf8 = Array(name.utf8)
+    /// Bytes of the store in use and its map size.
+    func spaceUsage() throws(StorageError) -> (used: Int64, total: Int64) {
+        do throws(LMDBError) {
+            return try environment.spaceUsage()
+        } catch {
+            throw StorageError(lmdb: error)
+        }
+    }
+
+    /// The name-index key of `name` in `namespace`: both, NUL-separated, or for long ones a prefix and a hash.
+    static func nameKey(_ namespace: String, _ name: String) -> [UInt8] {
+        var utf8 = Array(namespace.utf8)
+        utf8.append(0)
+        utf8.append(contentsOf: name.utf8)
         if utf8.count <= maxInlineNameBytes { return utf8 }
         var key = Array(utf8.prefix(maxInlineNameBytes - 9))
         key.append(0)

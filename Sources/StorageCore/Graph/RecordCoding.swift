@@ -8,12 +8,19 @@ struct RecordWriter {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
+    mutating func write(_ flag: Bool) { write(UInt8(flag ? 1 : 0)) }
+
     mutating func write(_ string: String) {
         var s = string
         s.withUTF8 { utf8 in
             write(UInt32(utf8.count))
             bytes.append(contentsOf: utf8)
         }
+    }
+
+    mutating func write(_ raw: [UInt8]) {
+        write(UInt32(raw.count))
+        bytes.append(contentsOf: raw)
     }
 
     mutating func write(_ labels: [String: String]) {
@@ -37,7 +44,19 @@ struct RecordReader {
     }
 
     private func damaged() -> StorageError {
-        StorageError(.internal, "stored \(what) record is truncated or damaged; run `snapctl fsck`")
+        StorageError.inconsistent("stored \(what) record is truncated or damaged")
+    }
+
+    /// The leading format version: one this release reads, from `supported`.
+    mutating func version(_ supported: ClosedRange<UInt8>) throws(StorageError) -> UInt8 {
+        let version: UInt8 = try read()
+        guard supported.contains(version) else {
+            if version > supported.upperBound {
+                throw StorageError(.internal, "the \(what) record format \(version) was written by a newer release", remedy: .upgrade)
+            }
+            throw damaged()
+        }
+        return version
     }
 
     mutating func read<T: FixedWidthInteger>(_: T.Type = T.self) throws(StorageError) -> T {
@@ -48,13 +67,17 @@ struct RecordReader {
         return T(littleEndian: value)
     }
 
-    mutating func readString() throws(StorageError) -> String {
+    mutating func readFlag() throws(StorageError) -> Bool { try read(UInt8.self) != 0 }
+
+    mutating func readBytes() throws(StorageError) -> [UInt8] {
         let count = Int(try read(UInt32.self))
         guard offset + count <= buffer.count else { throw damaged() }
-        let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count])
+        let bytes = Array(buffer[offset..<offset + count])
         offset += count
-        return String(decoding: slice, as: UTF8.self)
+        return bytes
     }
+
+    mutating func readString() throws(StorageError) -> String { String(decoding: try readBytes(), as: UTF8.self) }
 
     mutating func readLabels() throws(StorageError) -> [String: String] {
         let count = Int(try read(UInt32.self))

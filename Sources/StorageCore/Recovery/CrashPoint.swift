@@ -1,4 +1,5 @@
-import Glibc
+import Foundation
+import KBSSystem
 
 /// Named points between a stored "trying" state and the backend call's outcome where tests make
 /// the process die (`KBS_CRASH_AT=<name>`), to prove that every such point is recoverable.
@@ -12,12 +13,12 @@ enum CrashPoint: String, CaseIterable {
     case removeAfterDetach = "remove.after-detach"
     case removeAfterDelete = "remove.after-delete"
 
-    /// Read once per process; unset in production.
-    private static let armed: CrashPoint? = getenv("KBS_CRASH_AT").flatMap { CrashPoint(rawValue: String(cString: $0)) }
+    /// Read once per process, at the first crash point reached; unset in production.
+    private static let armed: CrashPoint? = ProcessInfo.processInfo.environment["KBS_CRASH_AT"].flatMap(CrashPoint.init(rawValue:))
 
     /// Ends the process at once, as a kill -9 would, when this point is armed.
     @inline(__always)
     func hit() {
-        if Self.armed == self { _exit(86) }
+        if Self.armed == self { ProcessExit.immediately(86) }
     }
 }

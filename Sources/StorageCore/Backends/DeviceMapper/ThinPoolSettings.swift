@@ -1,62 +1,61 @@
-/// Where a thin-pool comes from and how it is guarded; stored with the pool's settings.
-public struct ThinPoolSettings: Sendable, Equatable {
-    public enum Source: Sendable, Equatable {
-        /// A thin-pool someone else made and manages; we only add and remove thin devices.
+import KBSDeviceMapper
+
+/// Where a thin-pool comes from and how it is guarded; the dm-thin backend's stored settings.
+struct ThinPoolSettings: Codable, Sendable, Equatable {
+    enum Source: Codable, Sendable, Equatable {
+        /// A thin-pool someone else made and manages; kata-block only adds and removes thin devices.
         case existing
         /// Two files, loop-attached: for development and tests.
         case files(data: String, metadata: String)
         /// Two block devices.
         case devices(data: String, metadata: String)
+
+        var name: String {
+            switch self {
+            case .existing: "existing"
+            case .files: "files"
+            case .devices: "devices"
+            }
+        }
     }
 
     /// The device-mapper name of the pool device.
-    public var poolName: String
-    public var source: Source
+    var poolName: String
+    var source: Source
     /// Data block size in bytes (multiple of 64 KiB between 64 KiB and 1 GiB).
-    public var dataBlockSize: UInt64
+    var dataBlockSize: UInt64
     /// New snapshots are refused while less than this fraction of data or metadata space is free.
-    public var minFreeFraction: Double
-
-    public static let defaultDataBlockSize: UInt64 = 64 << 10
-
-    public init(poolName: String, source: Source, dataBlockSize: UInt64 = defaultDataBlockSize, minFreeFraction: Double = 0.10) {
-        self.poolName = poolName
-        self.source = source
-        self.dataBlockSize = dataBlockSize
-        self.minFreeFraction = minFreeFraction
-    }
+    var minFreeFraction: Double
 
     /// Metadata device size from the kernel guide's formula: 48 bytes per data block, at least
     /// 2 MiB, at most the 16 GiB thin-pool metadata can address; rounded up to 4 KiB.
-    public static func metadataSize(dataSize: UInt64, dataBlockSize: UInt64) -> UInt64 {
+    static func metadataSize(dataSize: UInt64, dataBlockSize: UInt64) -> UInt64 {
         let formula = 48 * (dataSize / max(1, dataBlockSize))
         let bounded = min(max(formula, 2 << 20), 16 << 30)
         return (bounded + 4095) / 4096 * 4096
     }
 
-    var labels: [String: String] {
-        var result = ["poolName": poolName, "dataBlockSize": "\(dataBlockSize)", "minFree": "\(minFreeFraction)"]
-        switch source {
-        case .existing: result["source"] = "existing"
-        case .files(let data, let metadata): result["source"] = "files"; result["data"] = data; result["metadata"] = metadata
-        case .devices(let data, let metadata): result["source"] = "devices"; result["data"] = data; result["metadata"] = metadata
-        }
-        return result
-    }
-
-    init(labels: [String: String]) throws(StorageError) {
+    /// Schema 1 stored these as labels.
+    init(legacyLabels labels: [String: String]) throws(StorageError) {
         guard let name = labels["poolName"], let block = labels["dataBlockSize"].flatMap(UInt64.init),
               let minFree = labels["minFree"].flatMap(Double.init), let kind = labels["source"] else {
-            throw StorageError(.internal, "stored thin-pool settings are incomplete; run `snapctl fsck`")
+            throw StorageError.inconsistent("the schema 1 thin-pool settings are incomplete")
         }
         let source: Source
         switch (kind, labels["data"], labels["metadata"]) {
         case ("existing", _, _): source = .existing
         case ("files", let data?, let metadata?): source = .files(data: data, metadata: metadata)
         case ("devices", let data?, let metadata?): source = .devices(data: data, metadata: metadata)
-        default: throw StorageError(.internal, "stored thin-pool source \(kind) is incomplete; run `snapctl fsck`")
+        default: throw StorageError.inconsistent("the schema 1 thin-pool source \(kind) is incomplete")
         }
         self.init(poolName: name, source: source, dataBlockSize: block, minFreeFraction: minFree)
+    }
+
+    init(poolName: String, source: Source, dataBlockSize: UInt64, minFreeFraction: Double) {
+        self.poolName = poolName
+        self.source = source
+        self.dataBlockSize = dataBlockSize
+        self.minFreeFraction = minFreeFraction
     }
 
     /// Checks what a user asked for before anything is made.
@@ -70,5 +69,37 @@ public struct ThinPoolSettings: Sendable, Equatable {
         guard minFreeFraction >= 0, minFreeFraction < 1 else {
             throw StorageError(.invalidArgument, "min_free must be a fraction between 0 and 1 (e.g. 0.1 for 10%)")
         }
+    }
+}
+
+/// The device-mapper thin-pool backend.
+struct ThinPoolFactory: BackendFactory {
+    static let kind = "dm-thin"
+    var kind: String { Self.kind }
+
+    func isAvailable() -> Bool { DeviceMapper.isAvailable() }
+
+    func create(_ configuration: EngineConfiguration, in context: BackendContext) throws(StorageError) -> (backend: any BlockBackend, settings: [UInt8]) {
+        let thin = configuration.thin
+        let source: ThinPoolSettings.Source
+        switch (thin.existing, thin.dataDevice, thin.metadataDevice) {
+        case (true, nil, nil): source = .existing
+        case (false, let data?, let metadata?): source = .devices(data: data, metadata: metadata)
+        case (false, nil, nil): source = .files(data: "\(context.poolDirectory)/data", metadata: "\(context.poolDirectory)/metadata")
+        default:
+            throw StorageError(.invalidArgument, "give both a data and a metadata device, or neither (files in the state directory), or only \"existing\" with a pool name")
+        }
+        let settings = ThinPoolSettings(poolName: thin.poolName, source: source, dataBlockSize: thin.blockSize, minFreeFraction: thin.minFree)
+        let pool = try ThinPool.create(settings, dataSize: thin.dataSize, directory: context.poolDirectory, logger: context.logger)
+        return (pool, try StoredSettings.encode(settings))
+    }
+
+    func open(settings: [UInt8], in context: BackendContext) throws(StorageError) -> any BlockBackend {
+        try ThinPool.open(try StoredSettings.decode(ThinPoolSettings.self, settings, kind: kind), directory: context.poolDirectory, logger: context.logger)
+    }
+
+    func settings(fromLegacyLabels pool: [String: String], backend: [String: String]?) throws(StorageError) -> [UInt8] {
+        guard let backend else { throw StorageError.inconsistent("the schema 1 thin-pool settings are missing") }
+        return try StoredSettings.encode(try ThinPoolSettings(legacyLabels: backend))
     }
 }

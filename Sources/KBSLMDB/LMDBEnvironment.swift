@@ -1,0 +1,109 @@
+import CLMDB
+import Glibc
+
+/// An LMDB environment: one memory-mapped file holding named databases, shared by every
+/// process that opens the same directory (LMDB's own lock file serializes their writers).
+///
+/// `MDB_env` is documented as safe to use from many threads; transactions are not, and never
+/// leave the scoped `read`/`write` calls that make them. That is why this class can be Sendable.
+public final class LMDBEnvironment: @unchecked Sendable {
+    private let handle: OpaquePointer
+
+    /// How a write transaction reaches the disk.
+    public enum Durability: Sendable {
+        /// On disk before `write` returns: survives a power loss.
+        case durable
+        /// Safe from a process crash at once and from a power loss by the next durable write; a
+        /// power loss before that undoes it, never damages the store.
+        case processCrashSafe
+    }
+
+    /// Opens (creating if needed) the environment in `directory`.
+    ///
+    /// Commits write their pages and fdatasync them, then write the meta page unsynced
+    /// (MDB_NOMETASYNC: the store stays intact on power loss, but the last commits may be undone);
+    /// a durable write then syncs once more, which makes every earlier commit durable too.
+    public init(directory: String, mapSize: Int, maxDatabases: UInt32, maxReaders: UInt32 = 512) throws(LMDBError) {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw LMDBError(operation: "mdb_env_create returned no environment", code: EINVAL) }
+        do throws(LMDBError) {
+            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
+            try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
+            try check(mdb_env_open(env, directory, UInt32(MDB_NOTLS | MDB_NOMETASYNC), 0o600), "mdb_env_open(\(directory))")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        handle = env
+    }
+
+    /// Closes the environment; no transaction may be open.
+    deinit { mdb_env_close(handle) }
+
+    /// Frees reader slots left by processes that died in the middle of a read; returns how many.
+    @discardableResult
+    public func clearStaleReaders() throws(LMDBError) -> Int {
+        var dead: Int32 = 0
+        try check(mdb_reader_check(handle, &dead), "mdb_reader_check")
+        return Int(dead)
+    }
+
+    /// Opens or creates a named database; call at start-up, inside `write`.
+    public func openDatabase(_ name: String, flags: LMDBDatabase.Flags = [], in txn: borrowing LMDBTransaction) throws(LMDBError) -> LMDBDatabase {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(txn.handle, name, flags.rawValue | UInt32(MDB_CREATE), &dbi), "mdb_dbi_open(\(name))")
+        return LMDBDatabase(dbi: dbi)
+    }
+
+    /// Runs `body` in a read-only snapshot of the store; it never waits for writers.
+    public func read<T, E: LMDBErrorConvertible>(_ body: (borrowing LMDBTransaction) throws(E) -> T) throws(E) -> T {
+        var txn: OpaquePointer?
+        do throws(LMDBError) {
+            try check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin(read)")
+        } catch {
+            throw E(lmdb: error)
+        }
+        let transaction = LMDBTransaction(handle: txn!)
+        defer { mdb_txn_abort(transaction.handle) }
+        return try body(transaction)
+    }
+
+    /// Runs `body` in the one write transaction of all processes: committed if it returns (with
+    /// `durability`), discarded if it throws.
+    public func write<T, E: LMDBErrorConvertible>(
+        _ durability: Durability = .durable, _ body: (borrowing LMDBTransaction) throws(E) -> T
+    ) throws(E) -> T {
+        var txn: OpaquePointer?
+        do throws(LMDBError) {
+            try check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin(write)")
+        } catch {
+            throw E(lmdb: error)
+        }
+        let transaction = LMDBTransaction(handle: txn!)
+        let result: T
+        do throws(E) {
+            result = try body(transaction)
+        } catch {
+            mdb_txn_abort(transaction.handle)
+            throw error
+        }
+        do throws(LMDBError) {
+            try check(mdb_txn_commit(transaction.handle), "mdb_txn_commit")
+            if durability == .durable { try check(mdb_env_sync(handle, 1), "mdb_env_sync") }
+        } catch {
+            throw E(lmdb: error)
+        }
+        return result
+    }
+
+    /// Bytes used by the store's pages and the map's size.
+    public func spaceUsage() throws(LMDBError) -> (used: Int64, total: Int64) {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        try check(mdb_env_info(handle, &info), "mdb_env_info")
+        try check(mdb_env_stat(handle, &stat), "mdb_env_stat")
+        return (Int64(info.me_last_pgno + 1) * Int64(stat.ms_psize), Int64(info.me_mapsize))
+    }
+}

@@ -1,0 +1,103 @@
+import CLinux
+import Glibc
+
+/// Loop devices through the kernel's loop ioctls (no `losetup`).
+public enum LoopDevice {
+    static let major: UInt32 = 7
+    /// Logical block size of every loop device attached here: the same whatever the backing
+    /// stack, so filesystems made on one device mount on its clones.
+    public static let blockSize: UInt32 = 4096
+
+    /// Attaches `file` to a free loop device and returns its path.
+    public static func attach(_ file: String, readOnly: Bool, directIO: Bool) throws(SystemCallError) -> String {
+        try FileDescriptor.withOpened("/dev/loop-control", .readWrite) { (control) throws(SystemCallError) -> String in
+            try FileDescriptor.withOpened(file, readOnly ? .readOnly : .readWrite) { (backing) throws(SystemCallError) -> String in
+                var flags: UInt32 = 0
+                if readOnly { flags |= KBS_LO_FLAGS_READ_ONLY }
+                if directIO { flags |= KBS_LO_FLAGS_DIRECT_IO }
+                // Another process may take the free device between GET_FREE and CONFIGURE: retry.
+                for _ in 0..<64 {
+                    let number = try syscall("ioctl(LOOP_CTL_GET_FREE)") { kbs_loop_ctl_get_free(control.raw) }
+                    let path = "/dev/loop\(number)"
+                    try ensureNode(path, minor: UInt32(number))
+                    let configured = try FileDescriptor.withOpened(path, readOnly ? .readOnly : .readWrite) {
+                        (loop) throws(SystemCallError) -> Bool in
+                        do throws(SystemCallError) {
+                            try syscall("ioctl(\(path), LOOP_CONFIGURE, \(file))") {
+                                kbs_loop_configure(loop.raw, backing.raw, flags, blockSize, file)
+                            }
+                            return true
+                        } catch where error.errno == .busy {
+                            return false
+                        }
+                    }
+                    if configured { return path }
+                }
+                throw SystemCallError(operation: "attach \(file): no free loop device after 64 tries", errno: .busy)
+            }
+        }
+    }
+
+    /// Detaches the loop device at `path`. While a filesystem on it is still mounted, the kernel
+    /// detaches it when the last user lets go (like device-mapper's deferred remove), and the
+    /// filesystem is frozen and thawed first so that everything written so far is in the file.
+    /// Returns true in that deferred case.
+    @discardableResult
+    public static func detach(_ path: String) throws(SystemCallError) -> Bool {
+        do throws(SystemCallError) {
+            try FileDescriptor.withOpened(path, FileDescriptor.Access.readOnly.exclusive) { (fd) throws(SystemCallError) in try clear(fd, path) }
+            return false
+        } catch where error.errno == .noSuchFile || error.errno == .noSuchDeviceOrAddress {
+            return false
+        } catch where error.errno == .busy {
+            // Open elsewhere (mounted): flushed now, detached by the kernel at the last close.
+            try FilesystemFreeze.flush(devicePath: path)
+            try FileDescriptor.withOpened(path, .readOnly) { (fd) throws(SystemCallError) in try clear(fd, path) }
+            return true
+        }
+    }
+
+    private static func clear(_ fd: borrowing FileDescriptor, _ path: String) throws(SystemCallError) {
+        let raw = fd.raw
+        do throws(SystemCallError) {
+            try syscall("ioctl(\(path), LOOP_CLR_FD)") { kbs_loop_clear(raw) }
+        } catch where error.errno == .noSuchDeviceOrAddress {
+            return  // already detached
+        }
+    }
+
+    /// Whether the loop device at `path` is set to detach at its last close.
+    public static func isDetaching(_ path: String) throws(SystemCallError) -> Bool {
+        try Files.readIfPresent("/sys/block/\(path.dropFirst(5))/loop/autoclear")?.hasPrefix("1") == true
+    }
+
+    /// The file behind the loop device at `path`, or nil when it is detached or not a loop device.
+    public static func backingFile(of path: String) throws(SystemCallError) -> String? {
+        guard path.hasPrefix("/dev/loop"), var file = try Files.readIfPresent("/sys/block/\(path.dropFirst(5))/loop/backing_file") else {
+            return nil
+        }
+        while file.last == "\n" { file.removeLast() }
+        if file.hasSuffix(" (deleted)") { file.removeLast(" (deleted)".count) }
+        return file
+    }
+
+    /// Every attached loop device that is not on its way out, and the file behind it.
+    public static func attachments() throws(SystemCallError) -> [(device: String, file: String)] {
+        var result: [(String, String)] = []
+        for entry in try Files.directoryEntries("/sys/block") where entry.name.hasPrefix("loop") {
+            let device = "/dev/\(entry.name)"
+            if let file = try backingFile(of: device), !(try isDetaching(device)) { result.append((device, file)) }
+        }
+        return result
+    }
+
+    /// Creates `/dev/loopN` when /dev is not devtmpfs and the node is missing.
+    private static func ensureNode(_ path: String, minor: UInt32) throws(SystemCallError) {
+        guard try !Files.exists(path) else { return }
+        do throws(SystemCallError) {
+            try syscall("mknod(\(path))") { mknod(path, S_IFBLK | 0o660, kbs_makedev(major, minor)) }
+        } catch where error.errno == .exists {
+            return
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Glibc
+
+/// mount(2), umount2(2) and the mount table of this process's mount namespace.
+public enum Mounts {
+    /// Mounts `source` at `target`; `options` are the filesystem's own (data) options.
+    public static func mount(_ source: String, at target: String, type: String, readOnly: Bool, options: [String]) throws(SystemCallError) {
+        let data = options.joined(separator: ",")
+        let flags = UInt(readOnly ? MS_RDONLY : 0)
+        try syscall("mount(\(source), \(target), \(type))") {
+            Glibc.mount(source, target, type, flags, data.isEmpty ? nil : data)
+        }
+    }
+
+    /// Unmounts `target`; returns false when nothing was mounted there.
+    @discardableResult
+    public static func unmount(_ target: String) throws(SystemCallError) -> Bool {
+        do throws(SystemCallError) {
+            try syscall("umount(\(target))") { umount2(target, 0) }
+            return true
+        } catch where error.errno == .invalid || error.errno == .noSuchFile {
+            return false
+        }
+    }
+
+    /// One line of /proc/self/mountinfo.
+    public struct Entry: Sendable, Equatable {
+        /// "major:minor" of the mounted filesystem's device.
+        public var device: String
+        public var mountPoint: String
+        public var type: String
+        public var source: String
+    }
+
+    /// The mount table of this process's namespace.
+    public static func table() throws(SystemCallError) -> [Entry] {
+        parse(mountinfo: try Files.read("/proc/self/mountinfo"))
+    }
+
+    /// Parses mountinfo lines: `id parent major:minor root mountpoint options [optional...] - type source superoptions`.
+    public static func parse(mountinfo: String) -> [Entry] {
+        mountinfo.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 10, let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 2 < fields.count else { return nil }
+            return Entry(device: String(fields[2]), mountPoint: unescape(fields[4]), type: String(fields[dash + 1]),
+                         source: unescape(fields[dash + 2]))
+        }
+    }
+
+    /// Whether something is mounted at `path`.
+    public static func isMountPoint(_ path: String) throws(SystemCallError) -> Bool {
+        try table().contains { $0.mountPoint == path }
+    }
+
+    /// Mount points of the filesystem on the block device at `devicePath`, matched by device number.
+    public static func mountPoints(ofDevice devicePath: String) throws(SystemCallError) -> [String] {
+        guard let number = try Files.status(devicePath)?.deviceNumber else { return [] }
+        return try table().filter { $0.device == number }.map(\.mountPoint)
+    }
+
+    /// Undoes mountinfo's octal escapes (`\040` for a space).
+    static func unescape(_ field: Substring) -> String {
+        guard field.contains("\\") else { return String(field) }
+        var bytes: [UInt8] = []
+        let utf8 = Array(field.utf8)
+        var i = 0
+        while i < utf8.count {
+            if utf8[i] == UInt8(ascii: "\\"), i + 3 < utf8.count,
+               let code = UInt8(String(decoding: utf8[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                bytes.append(code)
+                i += 4
+            } else {
+                bytes.append(utf8[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,36 @@
+/// How a file pool gets a reflink-capable filesystem; stored as the pool's backend settings.
+struct FilePoolSettings: Codable, Sendable, Equatable {
+    enum Layout: String, Codable, Sendable {
+        /// Images sit directly in the pool directory (it is XFS or btrfs).
+        case native
+        /// Images sit in an XFS filesystem on a file in the pool directory.
+        case xfsFile = "xfs-file"
+    }
+
+    var layout: Layout
+}
+
+/// The reflink file backend, for hosts without device-mapper.
+struct FilePoolFactory: BackendFactory {
+    static let kind = "file"
+    var kind: String { Self.kind }
+
+    func isAvailable() -> Bool { true }
+
+    func create(_ configuration: EngineConfiguration, in context: BackendContext) throws(StorageError) -> (backend: any BlockBackend, settings: [UInt8]) {
+        let pool = try ReflinkFilePool.create(directory: context.poolDirectory, size: configuration.file.poolSize, logger: context.logger)
+        return (pool, try StoredSettings.encode(pool.settings))
+    }
+
+    func open(settings: [UInt8], in context: BackendContext) throws(StorageError) -> any BlockBackend {
+        try ReflinkFilePool.open(directory: context.poolDirectory, settings: try StoredSettings.decode(FilePoolSettings.self, settings, kind: kind),
+                                 logger: context.logger)
+    }
+
+    func settings(fromLegacyLabels pool: [String: String], backend: [String: String]?) throws(StorageError) -> [UInt8] {
+        guard let layout = pool["layout"].flatMap(FilePoolSettings.Layout.init(rawValue:)) else {
+            throw StorageError.inconsistent("the schema 1 file pool has no layout")
+        }
+        return try StoredSettings.encode(FilePoolSettings(layout: layout))
+    }
+}

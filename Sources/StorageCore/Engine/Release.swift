@@ -1,0 +1,4 @@
+/// This release of Kata Block Storage.
+public enum Release {
+    public static let version = "0.3.0"
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import StorageCore
+
+struct PoolCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pool",
+        abstract: "Create, inspect and destroy the pool.",
+        subcommands: [Create.self, Activate.self, Status.self, Destroy.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a pool in the state directory.",
+            discussion: "Settings left out take the defaults `snapctl serve` uses (see `snapctl serve --help`).")
+        @OptionGroup var global: GlobalOptions
+
+        @Option(help: "Backend: file (reflinked image files on XFS), dm-thin (device-mapper thin-pool), or auto (dm-thin when the kernel has device-mapper). Default: auto.")
+        var backend: String?
+
+        @Option(help: "dm-thin: name of the thin-pool device. Default: \(EngineConfiguration().thin.poolName).")
+        var poolName: String?
+
+        @Flag(help: "dm-thin: use the thin-pool that already exists under --pool-name.")
+        var existing = false
+
+        @Option(help: "dm-thin: data block device (with --metadata-device); without both, two files in the state directory.")
+        var dataDevice: String?
+
+        @Option(help: "dm-thin: metadata block device.")
+        var metadataDevice: String?
+
+        @Option(help: "dm-thin: size of the data file when the pool is made from files. Default: \(ByteSize(bytes: EngineConfiguration().thin.dataSize)).")
+        var dataSize: ByteSize?
+
+        @Option(help: "dm-thin: data block size. Default: \(ByteSize(bytes: EngineConfiguration().thin.blockSize)).")
+        var blockSize: ByteSize?
+
+        @Option(help: "dm-thin: refuse new snapshots while less than this much data or metadata space is free. Default: 10%.")
+        var minFree: String?
+
+        @Option(help: "Size of the XFS pool file made when the state directory cannot reflink. Default: \(ByteSize(bytes: EngineConfiguration().file.poolSize)).")
+        var poolSize: ByteSize?
+
+        @Option(help: "Size of every new empty device. Default: \(ByteSize(bytes: EngineConfiguration().defaultDeviceSize)).")
+        var deviceSize: ByteSize?
+
+        @Option(help: "Filesystem on the devices: ext4 or xfs. Default: ext4.")
+        var filesystem: String?
+
+        /// The options given, as settings over the defaults.
+        func engineConfiguration() throws -> EngineConfiguration {
+            var configuration = EngineConfiguration()
+            let given: [(String, String?)] = [
+                ("backend", backend), ("filesystem", filesystem), ("default_size", deviceSize.map { "\($0.bytes)" }),
+                ("file.pool_size", poolSize.map { "\($0.bytes)" }), ("dm_thin.pool_name", poolName),
+                ("dm_thin.existing", existing ? "true" : nil), ("dm_thin.data_device", dataDevice), ("dm_thin.metadata_device", metadataDevice),
+                ("dm_thin.data_size", dataSize.map { "\($0.bytes)" }), ("dm_thin.block_size", blockSize.map { "\($0.bytes)" }),
+                ("dm_thin.min_free", minFree),
+            ]
+            for case let (name, value?) in given { try configuration.set(name, to: value) }
+            try configuration.validate()
+            return configuration
+        }
+
+        func validate() throws {
+            do {
+                _ = try engineConfiguration()
+            } catch let error as StorageError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        func run() async throws {
+            let engine = try await StorageEngine.create(at: global.stateDir, configuration: try engineConfiguration(), logger: global.logger())
+            try printStatus(try await engine.status(), global)
+        }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bring the pool back after a reboot: re-create the thin-pool table or re-mount the pool file, re-attach active snapshots.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let engine = try await global.openEngine()
+            try await engine.reconcile()
+            try printStatus(try await engine.status(), global)
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show data and metadata space and counts.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try printStatus(try await global.openEngine().status(), global)
+        }
+    }
+
+    struct Destroy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Detach and delete every device and remove the state directory (stop every user of the pool first).")
+        @OptionGroup var global: GlobalOptions
+
+        @Flag(help: "Required: confirms that every snapshot is to be deleted.")
+        var force = false
+
+        func validate() throws {
+            guard force else { throw ValidationError("destroying a pool deletes every snapshot; pass --force to confirm") }
+        }
+
+        func run() async throws {
+            try await global.openEngine().close(destroy: true)
+            if !global.quiet { print("destroyed pool in \(global.stateDir)") }
+        }
+    }
+}
