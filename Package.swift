@@ -76,6 +76,7 @@ let package = Package(
             name: "snapbench",
             dependencies: [
                 "StorageCore",
+                "KBSSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/snapbench"

@@ -4,20 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/check-layers.sh
 if [ "$(id -u)" -eq 0 ]; then
   modprobe loop 2>/dev/null || true
   export KBS_ROOT_TESTS=1
+  # Whatever happens, the run must leave no loop device, mount or dm device of its own behind.
+  baseline=$(mktemp /tmp/kbs-leftovers.XXXXXX)
+  scripts/leftovers.sh snapshot "$baseline"
+  finish() { local rc=$?; scripts/leftovers.sh compare "$baseline" || rc=1; rm -f "$baseline"; exit "$rc"; }
+  trap finish EXIT
 else
   echo "test.sh: not root, so the file-backend tests (loop, mkfs, mount) are skipped" >&2
 fi
 swift build --build-tests
 swift test --skip-build
 if [ "$(id -u)" -eq 0 ]; then
-  snapctl=$(swift build --show-bin-path)/snapctl
+  bin=$(swift build --show-bin-path)
   echo "== containerd's SnapshotterSuite through the proxy against snapctl serve"
-  Tests/containerd/run-suite.sh "$snapctl"
-  echo "== real containerd + runc on kata-block"
-  Tests/containerd/run-containerd.sh "$snapctl"
+  Tests/containerd/run-suite.sh "$bin/snapctl"
+  echo "== real containerd + runc on kata-block, beside another namespace of the same pool"
+  Tests/containerd/run-containerd.sh "$bin/snapctl"
+  echo "== several processes on one pool: snapctl serve, containerd's client, two workers, one killed 20 times"
+  Tests/Integration/multi-process.sh "$bin/snapctl" "$bin/kbs-stress" 60 20
   echo "== dm-thin, in a VM on Debian's kernel (this host's kernel has no device-mapper)"
   scripts/test-vm.sh
 fi

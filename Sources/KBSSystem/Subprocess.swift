@@ -31,10 +31,12 @@ public struct SubprocessError: Error, CustomStringConvertible, Sendable {
 public enum Subprocess {
     public static let searchPath = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
 
-    /// Runs `tool` with `arguments` and returns what it printed on standard output.
+    /// Runs `tool` (a name looked up in `searchPath`, or an absolute path) with `arguments` and
+    /// returns what it printed on standard output.
     @discardableResult
     public static func run(_ tool: String, _ arguments: [String], captureOutput: Bool = false) throws(SubprocessError) -> String {
-        guard let executable = searchPath.map({ "\($0)/\(tool)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        let candidates = tool.hasPrefix("/") ? [tool] : searchPath.map { "\($0)/\(tool)" }
+        guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw SubprocessError(tool: tool, arguments: arguments, reason: .notInstalled)
         }
         let process = Process()

@@ -74,11 +74,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         request: Containerd_Services_Snapshots_V1_MountsRequest, context: ServerContext
     ) async throws -> Containerd_Services_Snapshots_V1_MountsResponse {
         let key = request.key
-        // Attached devices answer from the store; only a detached one (after a reboot) needs the kernel.
-        let mounts = try await call("Mounts", key) { () async throws(StorageError) in
-            if let attached = try await snapshots.attachedMounts(key) { return attached }
-            return try await snapshots.mounts(key)
-        }
+        let mounts = try await call("Mounts", key) { () async throws(StorageError) in try await snapshots.mounts(key) }
         return .with { $0.mounts = mounts.map(Self.encode) }
     }
 
@@ -102,7 +98,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         request: Containerd_Services_Snapshots_V1_StatSnapshotRequest, context: ServerContext
     ) async throws -> Containerd_Services_Snapshots_V1_StatSnapshotResponse {
         let key = request.key
-        let info = try await call("Stat", key) { () async throws(StorageError) in try await snapshots.stat(key) }
+        let info = try await call("Stat", key) { () async throws(StorageError) in try snapshots.stat(key) }
         return .with { $0.info = Self.encode(info) }
     }
 
@@ -122,7 +118,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     ) async throws {
         let filter = try FilterSyntax.parse(request.filters)
         let infos = try await call("List", request.filters.joined(separator: " | ")) { () async throws(StorageError) in
-            try await snapshots.list(filter)
+            try snapshots.list(filter)
         }
         // Batches of up to 1,000 infos (well under the 4 MiB message limit): fewer, larger writes.
         var start = 0

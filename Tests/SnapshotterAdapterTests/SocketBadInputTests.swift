@@ -147,7 +147,7 @@ struct SocketBadInputTests {
     func asyncRemove(_ backend: Backend) async throws {
         try await withDaemon(backend, asyncRemove: true) { client, engine in
             _ = try await client.prepare("a")
-            let device = try #require(try await engine.inspect("a").device)
+            let device = try #require(try engine.inspect("a").device)
             _ = try await client.remove(.with { $0.key = "a" })
             await expectCode(.notFound) { _ = try await client.stat(.with { $0.key = "a" }) }
             var gone = false
@@ -164,7 +164,7 @@ struct SocketBadInputTests {
     func sizeLabel() async throws {
         try await withDaemon(.file) { client, engine in
             _ = try await client.prepare("big", labels: [SnapshotsService.sizeLabel: "3GiB"])
-            let device = try #require(try await engine.inspect("big").device)
+            let device = try #require(try engine.inspect("big").device)
             #expect(device.sizeBytes == 3 << 30)
             let blocks = try await engine.withMountedSnapshot("big") { dir -> UInt64 in
                 var fs = statvfs()
@@ -177,7 +177,7 @@ struct SocketBadInputTests {
                 _ = try await client.prepare("smaller", parent: "BIG", labels: [SnapshotsService.sizeLabel: "1GiB"])
             }
             _ = try await client.prepare("same-size-child", parent: "BIG")
-            #expect(try await engine.inspect("same-size-child").device?.sizeBytes == 3 << 30)
+            #expect(try engine.inspect("same-size-child").device?.sizeBytes == 3 << 30)
         }
     }
 
@@ -197,8 +197,8 @@ struct SocketBadInputTests {
             _ = try await client.cleanup(.init())
             // The same name in both namespaces is fine.
             _ = try await client.prepare("layer")
-            #expect(try await storage.stat("layer").kind == .committed)
-            #expect(try await storage.inspect("container").device?.state == .active)
+            #expect(try storage.stat("layer").kind == .committed)
+            #expect(try storage.inspect("container").device?.state == .active)
             try await storage.remove("container")
             try await storage.remove("layer")
         }

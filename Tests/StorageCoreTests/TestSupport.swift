@@ -178,19 +178,10 @@ func expectRefused(
     #expect(try pool.storedState() == before, "a refused call changed the store", sourceLocation: sourceLocation)
 }
 
-/// Runs a command and returns its standard output; fails the test when it exits non-zero.
+/// Runs a command and returns its standard output; throws (with its complaint) when it fails.
 @discardableResult
 func run(_ tool: String, _ arguments: String...) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(tool) \(arguments) exited \(process.terminationStatus)")
-    return String(decoding: data, as: UTF8.self)
+    try Subprocess.run(tool, arguments, captureOutput: true)
 }
 
 /// snapctl sits next to the test bundle in the build directory.

@@ -104,19 +104,33 @@ check "ctr snapshots label" ctr snapshots --snapshotter kata-block label kbs-man
 check "the label is stored" bash -c "command ctr --address $work/containerd.sock --namespace kbs-test snapshots --snapshotter kata-block info kbs-manual | grep -q '\"test\": \"yes\"'"
 check "ctr snapshots rm" ctr snapshots --snapshotter kata-block rm kbs-manual
 
-# 6. Image removal and garbage collection take the snapshots and their devices away.
+# 6. Another frontend's namespace on the same pool, made while the daemon serves: containerd never
+#    sees it, and its garbage collection (which removes every snapshot it has no record of) leaves it.
+s() { "$snapctl" "$@" --state-dir "$work/kbs" --namespace containers-storage -q; }
+other_namespace() { s snapshot prepare other-layer-active && s snapshot commit other-layer other-layer-active && s snapshot prepare other-container other-layer; }
+unseen() { ! ctr snapshots --snapshotter kata-block ls | grep -q other-; }
+check "snapctl, beside the running daemon, makes a layer and a container in another namespace" other_namespace
+check "containerd does not see them" unseen
+
+# 7. Image removal and garbage collection take containerd's snapshots and their devices away.
 images=$(backend_devices)
-check "the backend holds the layers' devices before removal ($images)" test "$images" -ge 4
+check "the backend holds the layers' devices before removal ($images)" test "$images" -ge 6
 check "ctr image rm --sync" ctr image rm --sync kbs.local/test:latest
 for _ in $(seq 100); do
   [ "$(ctr snapshots --snapshotter kata-block ls | tail -n +2 | wc -l)" -eq 0 ] && break; sleep 0.1
 done
 check "no snapshots remain in containerd" test "$(ctr snapshots --snapshotter kata-block ls | tail -n +2 | wc -l)" -eq 0
-# Devices of removed snapshots are deleted by the daemon's reaper moments later.
-for _ in $(seq 50); do remaining=$(backend_devices); [ "$remaining" -eq 1 ] && break; sleep 0.2; done
-check "only the pool's base device remains in the backend (got $remaining)" test "$remaining" -eq 1
+# Devices of removed snapshots are deleted by the daemon's maintenance moments later.
+for _ in $(seq 50); do remaining=$(backend_devices); [ "$remaining" -eq 3 ] && break; sleep 0.2; done
+check "the base device and the other namespace's two devices remain in the backend (got $remaining)" test "$remaining" -eq 3
+others=$("$snapctl" snapshot ls --state-dir "$work/kbs" --namespace containers-storage -q | sort | tr '\n' ' ')
+check "garbage collection left the other namespace's snapshots (got: $others)" test "$others" = "other-container other-layer "
 attached=$(attached_devices)
-check "no device of the pool is attached (got $attached)" test "$attached" -eq 0
+check "only the other namespace's container device is attached (got $attached)" test "$attached" -eq 1
+check "the other namespace's snapshots are removed by their own frontend" s snapshot rm other-container other-layer
+for _ in $(seq 50); do remaining=$(backend_devices); [ "$remaining" -eq 1 ] && break; sleep 0.2; done
+check "only the pool's base device remains (got $remaining)" test "$remaining" -eq 1
+check "snapctl fsck: the pool is consistent" "$snapctl" fsck -q --state-dir "$work/kbs"
 
 kill -TERM "$kbs_pid"; wait "$kbs_pid"; rc=$?; kbs_pid=
 check "snapctl serve exits 0 on SIGTERM" test "$rc" -eq 0

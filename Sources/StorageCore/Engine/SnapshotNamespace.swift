@@ -49,16 +49,19 @@ public struct SnapshotNamespace: Sendable {
         try await engine.changing { (pool) throws(StorageError) in try pool.remove(key, in: name, deferDeviceDeletion: deferDeviceDeletion) }
     }
 
+    // Reads of the store run in place: they never block and never wait for writers.
+
     /// The snapshot `key` (an active or view key, or a committed name).
-    public func stat(_ key: String) async throws(StorageError) -> SnapshotInfo { try pool.stat(key, in: name) }
+    public func stat(_ key: String) throws(StorageError) -> SnapshotInfo { try pool.stat(key, in: name) }
 
     /// The snapshot with its device, for administrators.
-    public func inspect(_ key: String) async throws(StorageError) -> SnapshotDetails { try pool.inspect(key, in: name) }
+    public func inspect(_ key: String) throws(StorageError) -> SnapshotDetails { try pool.inspect(key, in: name) }
 
     /// Changes labels: `fieldPaths` empty or containing "labels" replaces all of them;
     /// "labels.NAME" sets or (when absent from `info`) deletes one. Other fields are immutable.
     public func update(_ info: SnapshotInfo, fieldPaths: [String] = []) async throws(StorageError) -> SnapshotInfo {
-        try pool.update(info, in: name, fieldPaths: fieldPaths)
+        let name = name
+        return try await engine.blocking { (pool) throws(StorageError) in try pool.update(info, in: name, fieldPaths: fieldPaths) }
     }
 
     /// Visits every snapshot matching `filter`, in creation order, from one consistent view of the
@@ -68,16 +71,14 @@ public struct SnapshotNamespace: Sendable {
     }
 
     /// Every snapshot matching `filter`.
-    public func list(_ filter: SnapshotFilter = .all) async throws(StorageError) -> [SnapshotInfo] {
-        try await engine.list(filter, namespace: name)
+    public func list(_ filter: SnapshotFilter = .all) throws(StorageError) -> [SnapshotInfo] {
+        try engine.list(filter, namespace: name)
     }
 
-    /// The mounts of an attached active snapshot or view, from the store alone (no kernel call);
-    /// nil when its device must be attached first (`mounts`).
-    public func attachedMounts(_ key: String) async throws(StorageError) -> [Mount]? { try pool.attachedMounts(key, in: name) }
-
-    /// The mounts of an active snapshot or view, attaching its device again if it was detached (after a reboot).
+    /// The mounts of an active snapshot or view, attaching its device again if it was detached
+    /// (after a reboot); an attached one is answered from the store alone.
     public func mounts(_ key: String) async throws(StorageError) -> [Mount] {
+        if let attached = try pool.attachedMounts(key, in: name) { return attached }
         let name = name
         return try await engine.changing { (pool) throws(StorageError) in try pool.mounts(key, in: name) }
     }

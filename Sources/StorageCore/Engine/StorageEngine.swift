@@ -4,8 +4,9 @@ import Logging
 /// The storage engine every frontend shares: a snapshot graph in LMDB over a block backend.
 ///
 /// One engine per state directory per process (`open` hands out the same one); any number of
-/// processes may open the same state directory at once. Calls are async: blocking work runs on
-/// the engine's own bounded executor, reads of the store run in place. Every call either
+/// processes may open the same state directory at once. Calls that change things or touch the
+/// kernel are async and run on the engine's own bounded executor; reads of the store are
+/// synchronous and run in place (they never block and never wait for writers). Every call either
 /// completes or leaves the store as it was, and every error is a `StorageError`. A call that
 /// meets another caller's operation on the same device waits for it (up to the configured
 /// limit, then `unavailable`).
@@ -90,15 +91,15 @@ public final class StorageEngine: Sendable {
 
     // MARK: pool-wide calls
 
-    /// Every snapshot matching `filter`, in all namespaces or one.
-    public func list(_ filter: SnapshotFilter = .all, namespace: String? = nil) async throws(StorageError) -> [SnapshotInfo] {
+    /// Every snapshot matching `filter`, in all namespaces or one (a read: it runs in place).
+    public func list(_ filter: SnapshotFilter = .all, namespace: String? = nil) throws(StorageError) -> [SnapshotInfo] {
         var result: [SnapshotInfo] = []
         try pool.walk(namespace, filter) { result.append($0) }
         return result
     }
 
     /// The namespaces holding a snapshot named `key`.
-    public func namespaces(containing key: String) async throws(StorageError) -> [String] { try pool.namespaces(containing: key) }
+    public func namespaces(containing key: String) throws(StorageError) -> [String] { try pool.namespaces(containing: key) }
 
     /// Pool space, metadata space and counts.
     public func status() async throws(StorageError) -> PoolStatus { try await blocking { (pool) throws(StorageError) in try pool.status() } }
@@ -131,6 +132,11 @@ public final class StorageEngine: Sendable {
             return try pool.reapQueuedDevices() + recovered.abandonedCreations + recovered.finishedRemovals + recovered.settled
         }
     }
+
+    /// The executor the engine's blocking work runs on. A frontend that runs its request tasks with
+    /// this as their executor preference (`withTaskExecutorPreference`) makes each call without a
+    /// switch between threads.
+    public var taskExecutor: any TaskExecutor { executor }
 
     /// Tells the engine a reaper (`maintain`, run periodically) runs beside it: removals then
     /// return without waiting for the kernel to finish tearing a device down.
@@ -168,3 +174,4 @@ public final class StorageEngine: Sendable {
         }
     }
 }
+

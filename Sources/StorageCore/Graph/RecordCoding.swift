@@ -77,7 +77,13 @@ struct RecordReader {
         return bytes
     }
 
-    mutating func readString() throws(StorageError) -> String { String(decoding: try readBytes(), as: UTF8.self) }
+    mutating func readString() throws(StorageError) -> String {
+        let count = Int(try read(UInt32.self))
+        guard offset + count <= buffer.count else { throw damaged() }
+        let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count])
+        offset += count
+        return String(decoding: slice, as: UTF8.self)
+    }
 
     mutating func readLabels() throws(StorageError) -> [String: String] {
         let count = Int(try read(UInt32.self))

@@ -41,7 +41,8 @@ struct InFlightDevice: Error, Sendable, CustomStringConvertible {
 /// names, deleted as an orphan at the next boot's reconciliation (unless the pool is shared:
 /// then it is durable); an undone commit mark leaves an active snapshot whose device the reboot
 /// detached, attached again. A removal's mark is durable: undone, it would leave a snapshot
-/// whose device is gone.
+/// whose device is gone; but because recovery finishes a removal forwards, a removal's outcome
+/// need not be durable itself (the durable mark stands for it).
 extension Pool {
     @discardableResult
     func transition<Plan: TransitionPlan, Outcome>(

@@ -51,7 +51,7 @@ extension Pool {
         } work: { (plan) throws(StorageError) -> MountPlan in
             guard !plan.countOnly, let mount = plan.device.hostMount else { return plan }
             var done = plan
-            let path = try attachedPath(plan.previous).or { () throws(StorageError) in
+            let path = try recordedAttachment(plan.previous).or { () throws(StorageError) in
                 try backend.activate(plan.device.id, size: plan.device.sizeBytes, readOnly: mount.readOnly)
             }
             try system("cannot mount \(path) at \(mount.directory)") { () throws(SystemCallError) in
@@ -130,7 +130,7 @@ extension Pool {
             throw StorageError(error, "cannot unmount \(mount.directory)")
         }
         try system("cannot remove \(mount.directory)") { () throws(SystemCallError) in _ = try Files.removeDirectory(mount.directory) }
-        if mount.detachAfter, let path = try backend.attachedPath(of: device.id) { try backend.deactivate(device.id, path: path) }
+        if mount.detachAfter, let path = try attachedPath(of: device) { try backend.deactivate(device.id, path: path) }
     }
 
     /// Undoes a half-made mount of `device` (`previous` is its record before the mount).
@@ -140,7 +140,7 @@ extension Pool {
     }
 
     /// The block device `device` is attached at right now, if its record says attached and it is.
-    private func attachedPath(_ device: DeviceRecord) throws(StorageError) -> String? {
+    private func recordedAttachment(_ device: DeviceRecord) throws(StorageError) -> String? {
         guard device.state == .active, !device.path.isEmpty else { return nil }
         return try backend.isAttached(device.id, at: device.path) ? device.path : nil
     }

@@ -1,9 +1,16 @@
 /// Attaching and detaching devices outside a snapshot's own calls: after a reboot, in recovery.
 extension Pool {
-    /// Detaches device `id` if it is attached, and deletes it.
-    func detachAndDelete(_ id: UInt32) throws(StorageError) {
-        if let path = try backend.attachedPath(of: id) { try backend.deactivate(id, path: path) }
-        try backend.deleteDevice(id)
+    /// Detaches `device` if it is attached, and deletes it.
+    func detachAndDelete(_ device: DeviceRecord) throws(StorageError) {
+        if let path = try attachedPath(of: device) { try backend.deactivate(device.id, path: path) }
+        try backend.deleteDevice(device.id)
+    }
+
+    /// Where `device` is attached: at its recorded path when it is there (one look at that device),
+    /// else wherever the backend finds it (a look at every device).
+    func attachedPath(of device: DeviceRecord) throws(StorageError) -> String? {
+        if !device.path.isEmpty, try backend.isAttached(device.id, at: device.path) { return device.path }
+        return try backend.attachedPath(of: device.id)
     }
 
     private struct AttachPlan: TransitionPlan {

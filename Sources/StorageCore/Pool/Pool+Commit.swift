@@ -63,7 +63,7 @@ extension Pool {
     /// For a rollback: attaches `previous` again when it was attached and is not any more;
     /// returns it with its new path, or nil when nothing changed.
     func reattachIfDetached(_ previous: DeviceRecord) throws(StorageError) -> DeviceRecord? {
-        guard previous.state == .active, try backend.attachedPath(of: previous.id) == nil else { return nil }
+        guard previous.state == .active, try attachedPath(of: previous) == nil else { return nil }
         var again = previous
         again.path = try backend.activate(previous.id, size: previous.sizeBytes, readOnly: previous.readOnly)
         return again

@@ -40,7 +40,7 @@ extension Pool {
         } finish: { (_, attached, txn) throws(StorageError) in
             try txn.putDevice(attached)
         } revert: { (plan) throws(StorageError) -> CreatePlan in
-            if cloned { try detachAndDelete(plan.device.id) }
+            if cloned { try detachAndDelete(plan.device) }
             return plan
         } restore: { (plan, txn) throws(StorageError) in
             try txn.deleteSnapshot(plan.snapshot)

@@ -85,7 +85,7 @@ extension Pool {
             try txn.setPool(record)
             try txn.setMetaString("boot", try system("cannot read the boot id") { () throws(SystemCallError) in try ProcessIdentity.currentBootID() })
         } revert: { (plan) throws(StorageError) -> BasePlan in
-            if created { try detachAndDelete(plan.device.id) }
+            if created { try detachAndDelete(plan.device) }
             return plan
         } restore: { (plan, txn) throws(StorageError) in
             try txn.deleteDevice(id: plan.device.id)

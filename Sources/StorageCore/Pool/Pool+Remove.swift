@@ -21,7 +21,9 @@ extension Pool {
     /// `deferDeviceDeletion` the snapshot is gone on return and `reapQueuedDevices` deletes the device.
     func remove(_ key: String, in namespace: String, deferDeviceDeletion: Bool) throws(StorageError) {
         try validateName(key, "snapshot key")
-        try transition("remove") { (txn) throws(StorageError) -> RemovePlan in
+        // The "removing" mark is durable and recovery finishes a removal forwards, so its outcome
+        // need not be: a power loss that undoes it leaves the mark, and the removal is finished.
+        try transition("remove", trying: .durable, outcome: .processCrashSafe) { (txn) throws(StorageError) -> RemovePlan in
             let snapshot = try requireSnapshot(key, in: namespace, txn)
             if !(try txn.children(of: snapshot.id, limit: 1)).isEmpty {
                 throw StorageError(.failedPrecondition, "snapshot \(StorageError.quoted(key)) has children; remove them first")
@@ -102,7 +104,9 @@ extension Pool {
     /// already, taken by someone else) or is still open (it is queued then).
     @discardableResult
     func deleteDevice(_ id: UInt32, claim: DeletionClaim) throws(StorageError) -> Bool {
-        try transition("delete device \(id)") { (txn) throws(StorageError) -> ReapPlan? in
+        // Undone by a power loss, each step leaves what it started from (a queued, abandoned,
+        // orphaned or faulty device), which the next pass deletes again: nothing needs a sync.
+        try transition("delete device \(id)", trying: .processCrashSafe, outcome: .processCrashSafe) { (txn) throws(StorageError) -> ReapPlan? in
             let device = try txn.device(id: id)
             switch (claim, device) {
             case (.leftBy(let owner), let device?) where (device.state == .removing || device.state == .creating) && device.owner == owner:
@@ -119,7 +123,7 @@ extension Pool {
         } work: { (plan) throws(StorageError) -> Bool in
             guard let device = plan?.device else { return false }
             do throws(StorageError) {
-                try detachAndDelete(device.id)
+                try detachAndDelete(device)
             } catch where error.code == .busy {
                 return false  // still open by its last user
             }

@@ -47,7 +47,7 @@ extension Pool {
             }
         }
         let wantAttached = keptMount != nil || (snapshot.map { $0.kind != .committed } ?? false)
-        let attached = try backend.attachedPath(of: device.id)
+        let attached = try attachedPath(of: device)
         if wantAttached {
             let path = try attached.or { () throws(StorageError) in try backend.activate(device.id, size: device.sizeBytes, readOnly: device.readOnly) }
             try settled.move(to: .active, path: path)

@@ -65,7 +65,7 @@ extension SnapshotCommand {
 
         func run() async throws {
             let snapshots = try await namespace.holding(key, in: try await global.openEngine())
-            let details = try await snapshots.inspect(key)
+            let details = try snapshots.inspect(key)
             let space = try await snapshots.deviceUsage(key)
             if global.format == .json { return try printJSON(InspectJSON(details, space)) }
             let device = details.device
@@ -109,7 +109,7 @@ extension SnapshotCommand {
             let engine = try await global.openEngine()
             var rows: [(SnapshotNamespace, String)] = []
             if keys.isEmpty {
-                rows = try await engine.list(namespace: namespace.namespace).map { (engine.snapshots(in: $0.namespace), $0.name) }
+                rows = try engine.list(namespace: namespace.namespace).map { (engine.snapshots(in: $0.namespace), $0.name) }
             } else {
                 for key in keys { rows.append((try await namespace.holding(key, in: engine), key)) }
             }

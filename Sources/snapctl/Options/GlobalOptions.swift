@@ -43,7 +43,7 @@ struct NamespaceOption: ParsableArguments {
     /// The namespace holding `key`: the one given, or the only one that has it.
     func holding(_ key: String, in engine: StorageEngine) async throws -> SnapshotNamespace {
         if let namespace { return engine.snapshots(in: namespace) }
-        let found = try await engine.namespaces(containing: key)
+        let found = try engine.namespaces(containing: key)
         switch found.count {
         case 1: return engine.snapshots(in: found[0])
         case 0: throw StorageError(.notFound, "snapshot \"\(key)\" does not exist in any namespace")

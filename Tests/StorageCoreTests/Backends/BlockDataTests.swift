@@ -93,7 +93,7 @@ struct BlockDataTests {
             let key = "view-\(name)"
             let mounts = try await e.view(key, parent: name)
             #expect(mounts[0].options.contains("ro"))
-            let device = try #require(try await e.inspect(key).device)
+            let device = try #require(try e.inspect(key).device)
             #expect(device.readOnly)
             let path = try #require(device.path)
             let number = try #require(try Files.status(path)?.deviceNumber)
@@ -110,7 +110,7 @@ struct BlockDataTests {
 
         // Clones share blocks with their origin: checked with filefrag (file) or thin_ls (dm-thin),
         // independently of the usage code.
-        let l3 = try #require(try await e.inspect("L3").device)
+        let l3 = try #require(try e.inspect("L3").device)
         if let files = pool.pool.backend as? ReflinkFilePool {
             let frag = try run("/usr/sbin/filefrag", "-v", files.imagePath(l3.id))
             #expect(frag.contains("shared"), "L3's image shares no extents:\n\(frag)")
@@ -141,7 +141,7 @@ struct BlockDataTests {
         // Written but not synced: committing must still capture it.
         try write("unsynced", to: "\(target)/late")
         try await e.commit("done", key: "busy")
-        #expect(try await e.stat("done").kind == .committed)
+        #expect(try e.stat("done").kind == .committed)
         #expect(try choice.isDetaching(mounts[0].source), "the device detaches when the mount goes")
         _ = try await e.prepare("child", parent: "done")
         let text = try await e.withMountedSnapshot("child") { root in try read("\(root)/late") }
@@ -153,7 +153,7 @@ struct BlockDataTests {
         try fm.createDirectory(atPath: viewTarget, withIntermediateDirectories: true)
         try run("/usr/bin/mount", "-o", "ro", "-t", view[0].type, view[0].source, viewTarget)
         try await e.remove("v")
-        await #expect(throws: StorageError.self) { try await e.stat("v") }
+        #expect(throws: StorageError.self) { try e.stat("v") }
         try run("/usr/bin/umount", viewTarget)
         try run("/usr/bin/umount", target)
         // The kernel removes a device at its last close, in the background (dm's deferred remove).
@@ -172,12 +172,12 @@ struct BlockDataTests {
         let e = pool.snapshots
         _ = try await e.prepare("a")
         try await e.withMountedSnapshot("a") { root in try write("kept", to: "\(root)/f") }
-        let before = try #require(try await e.inspect("a").device)
+        let before = try #require(try e.inspect("a").device)
         try choice.detachBehindBack(try #require(before.path))
         // A reboot: the engine notices by the boot id it recorded.
         try pool.pool.store.write { (txn) throws(StorageError) in try txn.setMetaString("boot", "an earlier boot") }
         try await pool.reopen()
-        let after = try #require(try await pool.snapshots.inspect("a").device)
+        let after = try #require(try pool.snapshots.inspect("a").device)
         #expect(after.state == .active)
         #expect(try pool.pool.backend.attachedDevices()[after.id] == after.path)
         let text = try await pool.snapshots.withMountedSnapshot("a") { root in try read("\(root)/f") }

@@ -44,7 +44,7 @@ struct ThinPoolTests {
         #expect(space.freeBytes < space.totalBytes / 10, "pool still has \(space.freeBytes) bytes free")
 
         try await expectRefused(.noSpace, in: pool) { _ = try await e.prepare("more", parent: "kept") }
-        #expect(try await e.stat("kept").kind == .committed)
+        #expect(try e.stat("kept").kind == .committed)
 
         // Freeing the space makes the pool usable again, and what was stored is intact.
         try await e.remove("hog")
@@ -61,7 +61,7 @@ struct ThinPoolTests {
         try await withTestPool(.dmThin) { pool in
         let thin = try #require(pool.pool.backend as? ThinPool)
         let mounts = try await pool.snapshots.prepare("a")
-        let device = try #require(try await pool.snapshots.inspect("a").device)
+        let device = try #require(try pool.snapshots.inspect("a").device)
         let taken = #expect(throws: StorageError.self) { try thin.createDevice(device.id, size: 1 << 30) }
         #expect(taken?.code == .unavailable && taken?.message.contains("already taken") == true, "\(String(describing: taken))")
         #expect((taken?.cause as? StorageError)?.code == .alreadyExists, "the kernel's EEXIST is the cause")
@@ -89,7 +89,7 @@ struct ThinPoolTests {
         #expect(refusal?.message.contains("transaction id") == true)
         try store.write { (txn) throws(StorageError) in try txn.setMetaInteger("backendGeneration", generation) }
         try await pool.reopenAfterClose()
-        #expect(try await pool.snapshots.stat("a").kind == .active)
+        #expect(try pool.snapshots.stat("a").kind == .active)
         }
     }
 
@@ -106,7 +106,7 @@ struct ThinPoolTests {
         #expect(try DeviceMapper.info(thin.settings.poolName) == nil)
 
         try await pool.reopenAfterClose()
-        let device = try #require(try await pool.snapshots.inspect("a").device)
+        let device = try #require(try pool.snapshots.inspect("a").device)
         #expect(device.state == .active)
         let text = try await pool.snapshots.withMountedSnapshot("a") { root in try String(contentsOfFile: "\(root)/f", encoding: .utf8) }
         #expect(text == "survives")
@@ -172,7 +172,7 @@ struct ThinPoolTests {
         for id in [1, 2, 7] { try DeviceMapper.message(name, "create_thin \(id)") }
         try await withTestPool(.dmThin, thinSource: .existing, thinPoolName: name) { pool in
             _ = try await pool.snapshots.prepare("a")
-            #expect(try #require(try await pool.snapshots.inspect("a").device).id > 7, "our ids start above the pool's own")
+            #expect(try #require(try pool.snapshots.inspect("a").device).id > 7, "our ids start above the pool's own")
             #expect(try await pool.snapshots.mounts("a")[0].source.hasPrefix("/dev/mapper/\(name)-thin-"))
         }
         #expect(try DeviceMapper.info(name) != nil, "the existing pool is not ours to remove")

@@ -27,7 +27,7 @@ struct ConcurrencyTests {
             }
             #expect(outcomes.filter { $0 == "ok" }.count == 1)
             #expect(outcomes.filter { $0 == StorageError.Code.alreadyExists.name }.count == 49, "\(outcomes)")
-            #expect(try await s.list().count == 2)
+            #expect(try s.list().count == 2)
         }
     }
 
@@ -54,7 +54,7 @@ struct ConcurrencyTests {
                 return await group.reduce(into: []) { $0 += $1 }
             }
             #expect(failures == [])
-            let count = try await s.list().count
+            let count = try s.list().count
             #expect(count == 160)
         }
     }
@@ -65,7 +65,7 @@ struct ConcurrencyTests {
             let s = pool.snapshots
             _ = try await s.prepare("p")
             try await s.commit("P", key: "p")
-            let device = try #require(try await s.inspect("P").device)
+            let device = try #require(try s.inspect("P").device)
             // A live process (this one's parent of the test, here: a sleeping child) holds P's device in a trying state.
             let holder = Process()
             holder.executableURL = URL(fileURLWithPath: "/bin/sleep")
@@ -84,7 +84,7 @@ struct ConcurrencyTests {
             try await Task.sleep(for: .milliseconds(150))
             try setTrying(pool, device.id, .inactive, owner: nil)
             #expect(try await waiter.value.count == 1)
-            #expect(try await s.stat("child").parent == "P")
+            #expect(try s.stat("child").parent == "P")
         }
     }
 
@@ -94,11 +94,11 @@ struct ConcurrencyTests {
             let s = pool.snapshots
             _ = try await s.prepare("p")
             try await s.commit("P", key: "p")
-            let device = try #require(try await s.inspect("P").device)
+            let device = try #require(try s.inspect("P").device)
             let dead = try deadProcess()
             try setTrying(pool, device.id, .activating, owner: dead)
             _ = try await s.prepare("child", parent: "P")
-            #expect(try await s.inspect("P").device?.state == .inactive, "the dead call's attach was settled")
+            #expect(try s.inspect("P").device?.state == .inactive, "the dead call's attach was settled")
         }
     }
 

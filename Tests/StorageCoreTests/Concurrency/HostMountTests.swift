@@ -26,7 +26,7 @@ struct HostMountTests {
             let second = try await e.mountFilesystem("container")
             #expect(first == second)
             #expect(try Mounts.isMountPoint(first))
-            #expect(try await e.inspect("container").device?.mountUsers == 2)
+            #expect(try e.inspect("container").device?.mountUsers == 2)
             #expect(try String(contentsOfFile: "\(first)/a.txt", encoding: .utf8) == "from layer a")
             try Data("container write".utf8).write(to: URL(fileURLWithPath: "\(first)/c.txt"))
             try await expectRefused(.busy, in: pool) { try await e.remove("container") }
@@ -36,20 +36,20 @@ struct HostMountTests {
             try await e.unmountFilesystem("container")
             #expect(try !Mounts.isMountPoint(first))
             await #expect(throws: StorageError.self) { try await e.unmountFilesystem("container") }
-            #expect(try await e.inspect("container").device?.state == .active, "the container's device stays attached for its VM")
+            #expect(try e.inspect("container").device?.state == .active, "the container's device stays attached for its VM")
 
             // Get on a read-only layer mounts it read-only and detaches it again on Put.
             let ro = try await e.mountFilesystem("layer-a")
             #expect(throws: (any Error).self) { try Data("x".utf8).write(to: URL(fileURLWithPath: "\(ro)/x")) }
             try await e.unmountFilesystem("layer-a")
-            #expect(try await e.inspect("layer-a").device?.state == .inactive)
+            #expect(try e.inspect("layer-a").device?.state == .inactive)
 
             // CreateFromTemplate(copy, template: container): same parent, same contents, independent from then on.
             _ = try await e.clone("copy", from: "container")
-            #expect(try await e.stat("copy").parent == "layer-a")
+            #expect(try e.stat("copy").parent == "layer-a")
             let text = try await e.withMountedSnapshot("copy") { dir in try String(contentsOfFile: "\(dir)/c.txt", encoding: .utf8) }
             #expect(text == "container write")
-            #expect(try await e.inspect("copy").device?.path?.hasPrefix(pool.choice.devicePrefix) == true)
+            #expect(try e.inspect("copy").device?.path?.hasPrefix(pool.choice.devicePrefix) == true)
             #expect(try await pool.engine.status().snapshots == 3)
 
             try await e.remove("copy")
@@ -74,7 +74,7 @@ struct HostMountTests {
             #expect(try Mounts.isMountPoint(directory), "one user is left")
             try runUnmount(pool, "layer")
             #expect(try !Mounts.isMountPoint(directory), "the last Put, from another process, unmounted it")
-            #expect(try await e.inspect("layer").device?.state == .inactive)
+            #expect(try e.inspect("layer").device?.state == .inactive)
             try await e.remove("layer")
         }
     }
@@ -96,7 +96,7 @@ struct HostMountTests {
             let again = try await e.mountFilesystem("k")
             #expect(again == directory)
             #expect(try Mounts.isMountPoint(directory))
-            #expect(try await e.inspect("k").device?.mountUsers == 2)
+            #expect(try e.inspect("k").device?.mountUsers == 2)
             try await e.unmountFilesystem("k")
             try await e.unmountFilesystem("k")
             #expect(try !Mounts.isMountPoint(directory))

@@ -14,8 +14,8 @@ struct GraphConformanceTests {
             #expect(mounts.count == 1)
             #expect(mounts[0].options.contains("ro") == false)
             try await s.commit("layer-1", key: "default/1/active", labels: ["c": "x"])
-            await #expect(throws: StorageError.self) { try await s.stat("default/1/active") }
-            let committed = try await s.stat("layer-1")
+            #expect(throws: StorageError.self) { try s.stat("default/1/active") }
+            let committed = try s.stat("layer-1")
             #expect(committed.kind == .committed)
             #expect(committed.parent == nil)
             #expect(committed.labels == ["c": "x"])
@@ -23,25 +23,25 @@ struct GraphConformanceTests {
 
             _ = try await s.prepare("default/2/active", parent: "layer-1")
             try await s.commit("layer-2", key: "default/2/active")
-            #expect(try await s.stat("layer-2").parent == "layer-1")
+            #expect(try s.stat("layer-2").parent == "layer-1")
 
             let view = try await s.view("view-2", parent: "layer-2")
             #expect(view[0].options.contains("ro"))
-            let info = try await s.stat("view-2")
+            let info = try s.stat("view-2")
             #expect(info.kind == .view)
             #expect(info.parent == "layer-2")
             #expect(info.created <= info.updated)
 
-            let all = try await s.list()
+            let all = try s.list()
             #expect(Set(all.map(\.name)) == ["layer-1", "layer-2", "view-2"])
-            #expect(try await s.list(SnapshotFilter(anyOf: [[.init(.parent, .equals("layer-1"))]])).map(\.name) == ["layer-2"])
-            #expect(try await s.list(SnapshotFilter(anyOf: [[.init(.kind, .equals("view"))]])).map(\.name) == ["view-2"])
-            #expect(try await s.list(SnapshotFilter(anyOf: [[.init(.label("c"), .exists)], [.init(.name, .equals("view-2"))]])).count == 2)
+            #expect(try s.list(SnapshotFilter(anyOf: [[.init(.parent, .equals("layer-1"))]])).map(\.name) == ["layer-2"])
+            #expect(try s.list(SnapshotFilter(anyOf: [[.init(.kind, .equals("view"))]])).map(\.name) == ["view-2"])
+            #expect(try s.list(SnapshotFilter(anyOf: [[.init(.label("c"), .exists)], [.init(.name, .equals("view-2"))]])).count == 2)
 
             try await s.remove("view-2")
             try await s.remove("layer-2")
             try await s.remove("layer-1")
-            #expect(try await s.list().isEmpty)
+            #expect(try s.list().isEmpty)
             #expect(try await pool.engine.status().devices == 1, "only the base device remains")
         }
     }
@@ -51,7 +51,7 @@ struct GraphConformanceTests {
         try await withTestPool(choice) { pool in
             let s = pool.snapshots
             _ = try await s.prepare("k", labels: ["keep": "1", "drop": "2"])
-            let before = try await s.stat("k")
+            let before = try s.stat("k")
             var change = SnapshotInfo(name: "k", labels: ["new": "3"])
             var after = try await s.update(change, fieldPaths: ["labels.new", "labels.drop"])
             #expect(after.labels == ["keep": "1", "new": "3"])
@@ -62,7 +62,7 @@ struct GraphConformanceTests {
             #expect(after.labels == ["only": "this"])
             after = try await s.update(SnapshotInfo(name: "k", labels: ["x": "y"]))
             #expect(after.labels == ["x": "y"])
-            #expect(try await s.stat("k") == after)
+            #expect(try s.stat("k") == after)
         }
     }
 
@@ -71,7 +71,7 @@ struct GraphConformanceTests {
         try await withTestPool(choice) { pool in
             _ = try await pool.snapshots.prepare("layer")
             try await pool.snapshots.commit("layer", key: "layer")
-            #expect(try await pool.snapshots.stat("layer").kind == .committed)
+            #expect(try pool.snapshots.stat("layer").kind == .committed)
             _ = try await pool.snapshots.prepare("child", parent: "layer")
         }
     }
@@ -85,11 +85,11 @@ struct GraphConformanceTests {
             _ = try await s.prepare("template", parent: "base")
             let mounts = try await s.clone("copy", from: "template")
             #expect(mounts.count == 1)
-            let copy = try await s.stat("copy")
+            let copy = try s.stat("copy")
             #expect(copy.parent == "base")
             #expect(copy.kind == .active)
-            let details = try await s.inspect("copy")
-            let source = try await s.inspect("template")
+            let details = try s.inspect("copy")
+            let source = try s.inspect("template")
             #expect(details.device?.originID == source.device?.id)
         }
     }
@@ -101,13 +101,13 @@ struct GraphConformanceTests {
             try await pool.snapshots.commit("A", key: "a")
             _ = try await pool.snapshots.prepare("b", parent: "A", labels: ["l": "v"])
             _ = try await pool.snapshots.view("v", parent: "A")
-            let before = try await pool.snapshots.list()
+            let before = try pool.snapshots.list()
             try await pool.reopen()
             let s = pool.snapshots
-            #expect(try await s.list() == before)
+            #expect(try s.list() == before)
             #expect(try await s.mounts("b").count == 1)
-            #expect(try await s.inspect("b").device?.state == .active)
-            #expect(try await s.inspect("v").device?.readOnly == true)
+            #expect(try s.inspect("b").device?.state == .active)
+            #expect(try s.inspect("v").device?.readOnly == true)
             try await s.remove("v")
             try await s.remove("b")
             try await s.remove("A")
@@ -123,7 +123,7 @@ struct GraphConformanceTests {
             #expect(empty.size < 1 << 20, "a fresh snapshot holds (almost) nothing of its own")
             #expect(empty.inodes == 0)
             if choice == .memory {
-                pool.memory.recordWrite(try #require(try await s.inspect("u").device).id, bytes: 4096)
+                pool.memory.recordWrite(try #require(try s.inspect("u").device).id, bytes: 4096)
                 #expect(try await s.usage("u").size == 4096)
             } else {
                 try await s.withMountedSnapshot("u") { root in
@@ -154,9 +154,9 @@ struct GraphConformanceTests {
             }
             try core.backend.snapshotDevice(half, from: baseID, originPath: nil)
             try await pool.reopen()
-            await #expect(throws: StorageError.self) { try await pool.snapshots.stat("half-made") }
+            #expect(throws: StorageError.self) { try pool.snapshots.stat("half-made") }
             #expect(try !pool.pool.backend.deviceIDs().contains(half))
-            #expect(try await pool.snapshots.stat("survivor").kind == .active)
+            #expect(try pool.snapshots.stat("survivor").kind == .active)
         }
     }
 
@@ -178,18 +178,18 @@ struct GraphConformanceTests {
             _ = try await containerd.prepare("layer")
             try await containerd.commit("layer", key: "layer")
             _ = try await storage.prepare("layer")
-            #expect(try await containerd.stat("layer").kind == .committed)
-            #expect(try await storage.stat("layer").kind == .active)
+            #expect(try containerd.stat("layer").kind == .committed)
+            #expect(try storage.stat("layer").kind == .active)
             try await expectRefused(.notFound, in: pool) { _ = try await storage.prepare("child", parent: "other-missing") }
             try await storage.commit("layer", key: "layer")
             _ = try await storage.prepare("child", parent: "layer")
-            #expect(try await containerd.list().map(\.name) == ["layer"])
-            #expect(Set(try await storage.list().map(\.name)) == ["layer", "child"])
-            #expect(try await pool.engine.list().count == 3)
-            #expect(try await pool.engine.namespaces(containing: "layer") == ["containerd", "containers-storage"])
+            #expect(try containerd.list().map(\.name) == ["layer"])
+            #expect(Set(try storage.list().map(\.name)) == ["layer", "child"])
+            #expect(try pool.engine.list().count == 3)
+            #expect(try pool.engine.namespaces(containing: "layer") == ["containerd", "containers-storage"])
             #expect(try await pool.engine.status().snapshotsByNamespace == ["containerd": 1, "containers-storage": 2])
             try await containerd.remove("layer")
-            #expect(try await storage.stat("layer").kind == .committed, "removing one namespace's layer leaves the other's")
+            #expect(try storage.stat("layer").kind == .committed, "removing one namespace's layer leaves the other's")
             try await storage.remove("child")
             try await storage.remove("layer")
         }
@@ -212,9 +212,9 @@ struct DeferredRemoveTests {
             _ = try await s.prepare("a")
             try await s.commit("A", key: "a")
             _ = try await s.prepare("b", parent: "A")
-            let device = try #require(try await s.inspect("b").device)
+            let device = try #require(try s.inspect("b").device)
             try await s.remove("b", deferDeviceDeletion: true)
-            await #expect(throws: StorageError.self) { try await s.stat("b") }
+            #expect(throws: StorageError.self) { try s.stat("b") }
             #expect(try pool.pool.backend.deviceIDs().contains(device.id), "still there until maintenance runs")
             #expect(try await pool.engine.checkConsistency() == [])
             _ = try await s.prepare("b", parent: "A")  // the key is free again

@@ -44,15 +44,15 @@ struct SchemaUpgradeTests {
         let engine = try await StorageEngine.open(stateDirectory: state, backends: backends, logger: TestPool.logger)
         let containerd = engine.snapshots(in: Schema.legacyNamespace)
         let expected = try Self.reported()
-        #expect(try await engine.list().count == expected.count)
+        #expect(try engine.list().count == expected.count)
         for old in expected {
-            let info = try await containerd.stat(old.name)
+            let info = try containerd.stat(old.name)
             #expect(info.parent ?? "" == old.parent, "\(old.name)")
             #expect(info.kind.description == old.kind)
             #expect(info.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") == old.labels)
             let created = try engine.pool.store.read { (txn) throws(StorageError) in try txn.snapshot(named: old.name, in: Schema.legacyNamespace)!.created }
             #expect(created == old.created)
-            let device = try #require(try await containerd.inspect(old.name).device)
+            let device = try #require(try containerd.inspect(old.name).device)
             #expect(device.id == old.device)
             #expect(device.sizeBytes == old.size)
             #expect(device.readOnly == old.readOnly)
