@@ -1,4 +1,5 @@
 import CLMDB
+import Dispatch
 import Glibc
 
 /// An LMDB environment: one memory-mapped file holding named databases, shared by every
@@ -7,7 +8,11 @@ import Glibc
 /// `MDB_env` is documented as safe to use from many threads; transactions are not, and never
 /// leave the scoped `read`/`write` calls that make them. That is why this class can be Sendable.
 public final class LMDBEnvironment: @unchecked Sendable {
-    private let handle: OpaquePointer
+    @usableFromInline let handle: OpaquePointer
+    /// Every write transaction of this process runs on this queue, one at a time, as LMDB runs
+    /// them anyway: so the meta-sync flag a crash-safe commit sets cannot leak into another
+    /// thread's durable commit.
+    @usableFromInline let writer = DispatchQueue(label: "kata-block.lmdb.writer")
 
     /// How a write transaction reaches the disk.
     public enum Durability: Sendable {
@@ -20,9 +25,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// Opens (creating if needed) the environment in `directory`.
     ///
-    /// Commits write their pages and fdatasync them, then write the meta page unsynced
-    /// (MDB_NOMETASYNC: the store stays intact on power loss, but the last commits may be undone);
-    /// a durable write then syncs once more, which makes every earlier commit durable too.
+    /// A durable commit is LMDB's own: its pages are written and fdatasync'ed, then the meta
+    /// page through a synchronous descriptor. A crash-safe one skips the meta page's sync
+    /// (MDB_NOMETASYNC for that commit): the store stays intact on power loss, but that commit
+    /// may be undone, until the next durable one makes it durable with itself.
     public init(directory: String, mapSize: Int, maxDatabases: UInt32, maxReaders: UInt32 = 512) throws(LMDBError) {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
@@ -31,7 +37,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
             try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
             try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
-            try check(mdb_env_open(env, directory, UInt32(MDB_NOTLS | MDB_NOMETASYNC), 0o600), "mdb_env_open(\(directory))")
+            try check(mdb_env_open(env, directory, UInt32(MDB_NOTLS), 0o600), "mdb_env_open(\(directory))")
         } catch {
             mdb_env_close(env)
             throw error
@@ -58,6 +64,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Runs `body` in a read-only snapshot of the store; it never waits for writers.
+    @inlinable
     public func read<T, E: LMDBErrorConvertible>(_ body: (borrowing LMDBTransaction) throws(E) -> T) throws(E) -> T {
         var txn: OpaquePointer?
         do throws(LMDBError) {
@@ -72,9 +79,24 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// Runs `body` in the one write transaction of all processes: committed if it returns (with
     /// `durability`), discarded if it throws.
+    @inlinable
     public func write<T, E: LMDBErrorConvertible>(
         _ durability: Durability = .durable, _ body: (borrowing LMDBTransaction) throws(E) -> T
     ) throws(E) -> T {
+        let outcome = writer.sync { () -> Result<T, E> in
+            Result { () throws(E) -> T in try writeOnQueue(durability, body) }
+        }
+        return try outcome.get()
+    }
+
+    @inlinable
+    func writeOnQueue<T, E: LMDBErrorConvertible>(
+        _ durability: Durability, _ body: (borrowing LMDBTransaction) throws(E) -> T
+    ) throws(E) -> T {
+        // The flag is read when the transaction begins and when it commits; only this queue changes it.
+        let crashSafe = durability == .processCrashSafe
+        if crashSafe { mdb_env_set_flags(handle, UInt32(MDB_NOMETASYNC), 1) }
+        defer { if crashSafe { mdb_env_set_flags(handle, UInt32(MDB_NOMETASYNC), 0) } }
         var txn: OpaquePointer?
         do throws(LMDBError) {
             try check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin(write)")
@@ -91,7 +113,6 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
         do throws(LMDBError) {
             try check(mdb_txn_commit(transaction.handle), "mdb_txn_commit")
-            if durability == .durable { try check(mdb_env_sync(handle, 1), "mdb_env_sync") }
         } catch {
             throw E(lmdb: error)
         }

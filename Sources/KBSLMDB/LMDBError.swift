@@ -16,6 +16,12 @@ public struct LMDBError: Error, CustomStringConvertible, Sendable {
     public let operation: String
     public let code: Int32
 
+    @inlinable
+    init(operation: String, code: Int32) {
+        self.operation = operation
+        self.code = code
+    }
+
     public var kind: Kind {
         switch code {
         case MDB_MAP_FULL: .mapFull
@@ -38,7 +44,7 @@ extension LMDBError: LMDBErrorConvertible {
 }
 
 /// The one funnel for LMDB return codes.
-@inline(__always)
+@inlinable @inline(__always)
 func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
     if rc != 0 { throw LMDBError(operation: operation(), code: rc) }
 }

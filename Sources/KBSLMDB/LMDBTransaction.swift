@@ -2,7 +2,7 @@ import CLMDB
 
 /// A named database in an environment.
 public struct LMDBDatabase: Sendable, Equatable {
-    let dbi: MDB_dbi
+    @usableFromInline let dbi: MDB_dbi
 
     public struct Flags: OptionSet, Sendable {
         public let rawValue: UInt32
@@ -17,13 +17,15 @@ public struct LMDBDatabase: Sendable, Equatable {
 /// One LMDB transaction, valid only inside the `read`/`write` call that made it.
 /// Byte buffers it returns point into the map and die with it.
 public struct LMDBTransaction: ~Copyable {
-    let handle: OpaquePointer
+    @usableFromInline let handle: OpaquePointer
 
-    init(handle: OpaquePointer) { self.handle = handle }
+    @usableFromInline init(handle: OpaquePointer) { self.handle = handle }
 
     /// The same transaction, for a wrapper type that confines it to the same scope.
+    @inlinable
     public init(wrapping other: borrowing LMDBTransaction) { handle = other.handle }
 
+    @inlinable
     public func get(_ db: LMDBDatabase, _ key: UnsafeRawBufferPointer) throws(LMDBError) -> UnsafeRawBufferPointer? {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val()
@@ -33,6 +35,7 @@ public struct LMDBTransaction: ~Copyable {
         return UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
     }
 
+    @inlinable
     public func put(_ db: LMDBDatabase, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LMDBError) {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
@@ -40,7 +43,7 @@ public struct LMDBTransaction: ~Copyable {
     }
 
     /// Deletes `key` (only the `value` duplicate when given). Returns false when it was absent.
-    @discardableResult
+    @inlinable @discardableResult
     public func delete(_ db: LMDBDatabase, _ key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer? = nil) throws(LMDBError) -> Bool {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         let rc: Int32
@@ -62,6 +65,7 @@ public struct LMDBTransaction: ~Copyable {
 
     /// Visits entries in key order from the first key >= `start` (or the first key), or, with
     /// `duplicatesOf`, every value stored under exactly that key. `body` returns false to stop.
+    @inlinable
     public func scan<E: LMDBErrorConvertible>(
         _ db: LMDBDatabase, from start: UnsafeRawBufferPointer? = nil, duplicatesOf exactKey: Bool = false,
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(E) -> Bool
@@ -99,6 +103,7 @@ public struct LMDBTransaction: ~Copyable {
     }
 
     /// Number of entries in a database.
+    @inlinable
     public func count(_ db: LMDBDatabase) throws(LMDBError) -> Int {
         var stat = MDB_stat()
         try check(mdb_stat(handle, db.dbi, &stat), "mdb_stat")

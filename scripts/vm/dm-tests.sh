@@ -26,7 +26,7 @@ KBS_DM_TESTS=1 quiet '✔ (Suite|Test run)|✘|skipped' "$bin/KataBlockStoragePa
 
 stage "containerd's SnapshotterSuite through the proxy against snapctl serve on dm-thin"
 # One test at a time in the VM, and a bound on the stage: a hang shows as a failure with output.
-KBS_SUITE_BACKEND=dm-thin KBS_SUITE_PARALLEL=1 quiet '^\s*--- |^(ok|FAIL|PASS)' timeout -k 10 900 Tests/containerd/run-suite.sh "$bin/snapctl" || failed=1
+KBS_SUITE_BACKEND=dm-thin KBS_SUITE_PARALLEL=1 KBS_MANY_CALLS=40 quiet '^\s*--- |^(ok|FAIL|PASS)' timeout -k 10 900 Tests/containerd/run-suite.sh "$bin/snapctl" || failed=1
 
 stage "real containerd + runc on dm-thin, beside another namespace of the same pool"
 KBS_BACKEND=dm-thin Tests/containerd/run-containerd.sh "$bin/snapctl" || failed=1

@@ -66,7 +66,9 @@ final class GraphStore: Sendable {
 
     /// The name-index key of `name` in `namespace`: both, NUL-separated, or for long ones a prefix and a hash.
     static func nameKey(_ namespace: String, _ name: String) -> [UInt8] {
-        var utf8 = Array(namespace.utf8)
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(namespace.utf8.count + 1 + name.utf8.count)
+        utf8.append(contentsOf: namespace.utf8)
         utf8.append(0)
         utf8.append(contentsOf: name.utf8)
         if utf8.count <= maxInlineNameBytes { return utf8 }

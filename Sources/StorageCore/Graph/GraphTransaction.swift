@@ -28,12 +28,14 @@ struct GraphTransaction: ~Copyable {
     func snapshot(named name: String, in namespace: String) throws(StorageError) -> SnapshotRecord? {
         var found: SnapshotRecord?
         let key = GraphStore.nameKey(namespace, name)
+        // A key that is not hashed is the namespace and name themselves: its entry is the one.
+        let exact = key.count == namespace.utf8.count + 1 + name.utf8.count
         try withKey(key) { (k) throws(StorageError) in
             try lmdb.scan(store.names, from: k, duplicatesOf: true) { (_, value) throws(StorageError) -> Bool in
                 guard let record = try snapshot(id: decodeBigEndianID(value)) else {
                     throw StorageError.inconsistent("the name index points at a missing snapshot")
                 }
-                if record.name == name && record.namespace == namespace {
+                if exact || (record.name == name && record.namespace == namespace) {
                     found = record
                     return false
                 }

@@ -51,15 +51,12 @@ extension Pool {
         } work: { (plan) throws(StorageError) -> MountPlan in
             guard !plan.countOnly, let mount = plan.device.hostMount else { return plan }
             var done = plan
-            let path = try recordedAttachment(plan.previous).or { () throws(StorageError) in
-                try backend.activate(plan.device.id, size: plan.device.sizeBytes, readOnly: mount.readOnly)
-            }
-            try system("cannot mount \(path) at \(mount.directory)") { () throws(SystemCallError) in
-                try Files.makeDirectory(mount.directory)
-                if try !Mounts.isMountPoint(mount.directory) {
-                    try Mounts.mount(path, at: mount.directory, type: filesystem.rawValue, readOnly: mount.readOnly,
-                                     options: filesystem.dataOptions(readOnly: mount.readOnly))
+            let path = try withDeviceLock(plan.device.id) { () throws(StorageError) -> String in
+                let path = try recordedAttachment(plan.previous).or { () throws(StorageError) in
+                    try backend.activate(plan.device.id, size: plan.device.sizeBytes, readOnly: mount.readOnly)
                 }
+                try mountFilesystem(path, mount)
+                return path
             }
             try done.device.move(to: .active, path: path)
             return done
@@ -106,13 +103,7 @@ extension Pool {
             guard !plan.countOnly, let mount = plan.previous.hostMount else { return plan }
             var again = plan
             if let reattached = try reattachIfDetached(plan.previous) { again.previous = reattached }
-            try system("cannot mount \(again.previous.path) at \(mount.directory) again") { () throws(SystemCallError) in
-                if try !Mounts.isMountPoint(mount.directory) {
-                    try Files.makeDirectory(mount.directory)
-                    try Mounts.mount(again.previous.path, at: mount.directory, type: filesystem.rawValue, readOnly: mount.readOnly,
-                                     options: filesystem.dataOptions(readOnly: mount.readOnly))
-                }
-            }
+            try withDeviceLock(plan.device.id) { () throws(StorageError) in try mountFilesystem(again.previous.path, mount) }
             return again
         } restore: { (plan, txn) throws(StorageError) in
             try txn.putDevice(plan.previous)
@@ -122,15 +113,30 @@ extension Pool {
     /// Unmounts `mount` (if it is still there), removes its directory, and detaches the device
     /// when it was attached for the mount.
     func unmountHostMount(_ mount: HostMount, of device: DeviceRecord) throws(StorageError) {
-        do throws(SystemCallError) {
-            _ = try Mounts.unmount(mount.directory)
-        } catch where error.errno == .busy {
-            throw StorageError(.busy, "\(mount.directory) is in use", remedy: .release, cause: error)
-        } catch {
-            throw StorageError(error, "cannot unmount \(mount.directory)")
+        try withDeviceLock(device.id) { () throws(StorageError) in
+            do throws(SystemCallError) {
+                _ = try Mounts.unmount(mount.directory)
+            } catch where error.errno == .busy {
+                throw StorageError(.busy, "\(mount.directory) is in use", remedy: .release, cause: error)
+            } catch {
+                throw StorageError(error, "cannot unmount \(mount.directory)")
+            }
+            try system("cannot remove \(mount.directory)") { () throws(SystemCallError) in _ = try Files.removeDirectory(mount.directory) }
+            if mount.detachAfter, let path = try attachedPath(of: device) { try backend.deactivate(device.id, path: path) }
         }
-        try system("cannot remove \(mount.directory)") { () throws(SystemCallError) in _ = try Files.removeDirectory(mount.directory) }
-        if mount.detachAfter, let path = try attachedPath(of: device) { try backend.deactivate(device.id, path: path) }
+    }
+
+    /// Mounts the filesystem on `path` at `mount`'s directory, unless something is mounted there
+    /// already. Called with the device's lock held: a clone of the device freezes its filesystem
+    /// (suspending it), and a mount of a frozen block device is refused (EBUSY).
+    private func mountFilesystem(_ path: String, _ mount: HostMount) throws(StorageError) {
+        try system("cannot mount \(path) at \(mount.directory)") { () throws(SystemCallError) in
+            try Files.makeDirectory(mount.directory)
+            if try !Mounts.isMountPoint(mount.directory) {
+                try Mounts.mount(path, at: mount.directory, type: filesystem.rawValue, readOnly: mount.readOnly,
+                                 options: filesystem.dataOptions(readOnly: mount.readOnly))
+            }
+        }
     }
 
     /// Undoes a half-made mount of `device` (`previous` is its record before the mount).

@@ -35,7 +35,7 @@ extension Pool {
             return CommitPlan(snapshot: snapshot, device: device, previous: previous)
         } work: { (plan) throws(StorageError) -> Bool in
             CrashPoint.commitAfterMark.hit()
-            let deferred = plan.previous.state == .active ? try backend.deactivate(plan.device.id, path: plan.device.path) : false
+            let deferred = plan.previous.state == .active ? try detachDevice(plan.device.id, path: plan.device.path) : false
             CrashPoint.commitAfterDetach.hit()
             return deferred
         } finish: { (plan, deferred, txn) throws(StorageError) in
@@ -65,7 +65,7 @@ extension Pool {
     func reattachIfDetached(_ previous: DeviceRecord) throws(StorageError) -> DeviceRecord? {
         guard previous.state == .active, try attachedPath(of: previous) == nil else { return nil }
         var again = previous
-        again.path = try backend.activate(previous.id, size: previous.sizeBytes, readOnly: previous.readOnly)
+        again.path = try attachDevice(previous.id, size: previous.sizeBytes, readOnly: previous.readOnly)
         return again
     }
 }

@@ -26,12 +26,12 @@ extension Pool {
             try planCreation(key, namespace, kind, parent, template, labels, size, txn)
         } work: { (plan) throws(StorageError) -> DeviceRecord in
             CrashPoint.prepareAfterRecord.hit()
-            try backend.snapshotDevice(plan.device.id, from: plan.device.originID, originPath: plan.originPath)
+            try cloneDevice(plan.device.id, from: plan.device.originID, originPath: plan.originPath)
             cloned = true
             CrashPoint.prepareAfterClone.hit()
             if plan.grows { try backend.grow(plan.device.id, to: plan.device.sizeBytes) }
             var attached = plan.device
-            try attached.move(to: .active, path: try backend.activate(plan.device.id, size: plan.device.sizeBytes, readOnly: kind == .view))
+            try attached.move(to: .active, path: try attachDevice(plan.device.id, size: plan.device.sizeBytes, readOnly: kind == .view))
             if plan.grows && backend.providesBlockDevices {
                 try filesystem.grow(attached.path, scratch: "\(mountsDirectory)/grow-\(plan.device.id)")
             }

@@ -74,9 +74,9 @@ extension Pool {
             try backend.createDevice(plan.device.id, size: size)
             created = true
             guard backend.providesBlockDevices else { return }
-            let path = try backend.activate(plan.device.id, size: size, readOnly: false)
+            let path = try attachDevice(plan.device.id, size: size, readOnly: false)
             let formatted = Result { () throws(StorageError) in try filesystem.makeEmptyRoot(path, scratch: "\(mountsDirectory)/base") }
-            try backend.deactivate(plan.device.id, path: path)
+            try detachDevice(plan.device.id, path: path)
             try formatted.get()
         } finish: { (plan, _, txn) throws(StorageError) in
             var base = plan.device
@@ -129,7 +129,7 @@ extension Pool {
         let attached = try backend.attachedDevices()
         for device in devices {
             if let mount = device.hostMount { try unmountHostMount(mount, of: device) }
-            if let path = attached[device.id] { try backend.deactivate(device.id, path: path) }
+            if let path = attached[device.id] { try detachDevice(device.id, path: path) }
             try backend.deleteDevice(device.id)
         }
         try backend.shutDown()

@@ -46,7 +46,7 @@ extension Pool {
         } work: { (plan) throws(StorageError) -> Deletion in
             guard !plan.queued else { return .queued }
             CrashPoint.removeAfterMark.hit()
-            if !plan.device.path.isEmpty { try backend.deactivate(plan.device.id, path: plan.device.path) }
+            if !plan.device.path.isEmpty { try detachDevice(plan.device.id, path: plan.device.path) }
             CrashPoint.removeAfterDetach.hit()
             do throws(StorageError) {
                 try backend.deleteDevice(plan.device.id)

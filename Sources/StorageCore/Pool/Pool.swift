@@ -10,9 +10,10 @@ import Synchronization
 /// 1. A device's trying state, taken in a write transaction and released by a later one. Held
 ///    across kernel and file calls; never waited for while anything else is held (a caller that
 ///    meets one leaves its transaction and waits outside, `StorageEngine.waitingWhileInFlight`).
-/// 2. Backend locks shared with other processes (`FileLock`: the thin-pool's metadata and its one
-///    metadata snapshot, the file pool's own filesystem), held across kernel calls and the tools
-///    that read what they guard (thin_ls), never while a transaction is open.
+/// 2. Locks shared with other processes (`FileLock`), held across kernel calls and the tools that
+///    read what they guard (thin_ls), never while a transaction is open: first a device's attach
+///    lock (one device at a time, `Pool+Attach.swift`), then the thin-pool's metadata and its one
+///    metadata snapshot, or the file pool's own filesystem.
 /// 3. The store's single writer (LMDB, across processes), held for one transaction body: no
 ///    kernel call, subprocess or wait happens inside one.
 /// 4. `Mutex`es, innermost: they guard in-memory values only and call nothing while held.

@@ -112,7 +112,7 @@ extension Pool {
         // Attachments of devices gone from both the store and the backend (a deleted image still
         // held by its loop device).
         for (orphan, path) in attached where !known.contains(orphan) && !present.contains(orphan) && backend.ownsEveryDevice {
-            try backend.deactivate(orphan, path: path)
+            try detachDevice(orphan, path: path)
             report.orphansDeleted += 1
         }
         return report

@@ -49,10 +49,10 @@ extension Pool {
         let wantAttached = keptMount != nil || (snapshot.map { $0.kind != .committed } ?? false)
         let attached = try attachedPath(of: device)
         if wantAttached {
-            let path = try attached.or { () throws(StorageError) in try backend.activate(device.id, size: device.sizeBytes, readOnly: device.readOnly) }
+            let path = try attached.or { () throws(StorageError) in try attachDevice(device.id, size: device.sizeBytes, readOnly: device.readOnly) }
             try settled.move(to: .active, path: path)
         } else {
-            if let attached { try backend.deactivate(device.id, path: attached) }
+            if let attached { try detachDevice(device.id, path: attached) }
             try settled.move(to: .inactive)
         }
         settled.hostMount = keptMount
