@@ -51,6 +51,32 @@ struct FilesTests {
         }
         #expect(counts.most == 1)
     }
+
+    @Test("a slot lock keeps holders of one slot apart and lets other slots' holders in")
+    func slotLock() throws {
+        let root = try scratch()
+        defer { try? Files.removeTree(root) }
+        /// Most threads inside at once when four threads take slot `slot(i)` for 0.1 s each.
+        func mostInside(_ slot: @escaping @Sendable (UInt32) -> UInt32) -> Int {
+            let counts = Counts()
+            let group = DispatchGroup()
+            for i in 0..<4 as Range<UInt32> {
+                group.enter()
+                Thread.detachNewThread {
+                    try? FileLock.withExclusive("\(root)/slots", slot: slot(i), mapError: { $0 }) { () throws(SystemCallError) in
+                        counts.enter()
+                        Thread.sleep(forTimeInterval: 0.1)
+                        counts.leave()
+                    }
+                    group.leave()
+                }
+            }
+            group.wait()
+            return counts.most
+        }
+        #expect(mostInside { _ in 7 } == 1)
+        #expect(mostInside { $0 } > 1)
+    }
 }
 
 /// How many threads were inside at most.
