@@ -33,6 +33,7 @@ let package = Package(
         // The only Swift that imports C: one funnel each.
         .target(name: "KBSSystem", dependencies: ["CLinux"]),
         .target(name: "KBSLMDB", dependencies: ["CLMDB"]),
+        .target(name: "KBSArchive", dependencies: ["CArchive"]),
         .target(
             name: "KBSDeviceMapper",
             dependencies: ["CDeviceMapper", "CDeviceMapperLog", "KBSSystem", .product(name: "Logging", package: "swift-log")]
@@ -41,7 +42,7 @@ let package = Package(
         // The engine: Swift only.
         .target(
             name: "StorageCore",
-            dependencies: ["KBSSystem", "KBSLMDB", "KBSDeviceMapper", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["KBSSystem", "KBSLMDB", "KBSDeviceMapper", "KBSArchive", .product(name: "Logging", package: "swift-log")]
         ),
         // containerd's snapshots gRPC service: decode, call the core, map errors. No C.
         .target(
@@ -89,7 +90,7 @@ let package = Package(
         .testTarget(name: "KBSSystemTests", dependencies: ["KBSSystem"]),
         .testTarget(
             name: "StorageCoreTests",
-            dependencies: ["StorageCore", "KBSSystem", "KBSDeviceMapper", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["StorageCore", "KBSSystem", "KBSDeviceMapper", "KBSArchive", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "snapctlTests", dependencies: ["snapctl", "StorageCore"]),
         .testTarget(

@@ -8,4 +8,8 @@
 static const unsigned int KBS_AE_IFREG = AE_IFREG;
 static const unsigned int KBS_AE_IFDIR = AE_IFDIR;
 static const unsigned int KBS_AE_IFLNK = AE_IFLNK;
+static const unsigned int KBS_AE_IFCHR = AE_IFCHR;
+static const unsigned int KBS_AE_IFBLK = AE_IFBLK;
+static const unsigned int KBS_AE_IFIFO = AE_IFIFO;
+static const unsigned int KBS_AE_IFSOCK = AE_IFSOCK;
 #endif

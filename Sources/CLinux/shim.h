@@ -90,4 +90,32 @@ static inline int kbs_fiemap_read(int fd, struct kbs_extent *out, unsigned int m
     *count = n;
     return 0;
 }
+
+/* openat2(2), which glibc 2.36 does not wrap: opens `path` relative to `dir_fd` with `resolve`
+   (RESOLVE_IN_ROOT: symbolic links and ".." are resolved as if dir_fd were the root). */
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+static inline int kbs_openat2(int dir_fd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.mode = mode;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+}
+static const unsigned long long KBS_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;
+static const unsigned long long KBS_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
+static const unsigned long long KBS_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
+/* O_PATH and AT_EMPTY_PATH are declared only with _GNU_SOURCE; their Linux values. */
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+static const int KBS_O_PATH = O_PATH;
+static const int KBS_AT_EMPTY_PATH = AT_EMPTY_PATH;
+
 #endif

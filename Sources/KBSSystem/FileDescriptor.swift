@@ -89,6 +89,15 @@ public struct FileDescriptor: ~Copyable {
         }
     }
 
+    /// Writes all of `bytes` at `offset`.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(SystemCallError) {
+        var done = 0
+        while done < bytes.count {
+            let n = try syscall("pwrite(fd \(raw))") { pwrite(raw, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
+            done += n
+        }
+    }
+
     /// Reads everything from the current position to the end.
     public func readAll() throws(SystemCallError) -> [UInt8] {
         var bytes: [UInt8] = []

@@ -54,6 +54,8 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
         public static let installDependencies = Remedy("install-dependencies", "install the missing tool or kernel module")
         /// Choose another name, key or path.
         public static let chooseAnother = Remedy("choose-another", "choose another name")
+        /// The input (a layer tar) is malformed or hostile: rebuild it, or fetch it again.
+        public static let checkInput = Remedy("check-input", "the input is malformed or unsafe; rebuild it or fetch it again")
     }
 
     public var code: Code

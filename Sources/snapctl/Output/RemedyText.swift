@@ -19,6 +19,7 @@ enum RemedyText {
         case .release: "unmount it or stop what uses it first"
         case .installDependencies: "run scripts/install-deps.sh, or load the kernel module (modprobe dm-thin-pool, loop)"
         case .chooseAnother: "choose another name, or remove the existing one first"
+        case .checkInput: "the tar is malformed or reaches outside the layer; rebuild it or fetch it again"
         default: remedy.description
         }
     }

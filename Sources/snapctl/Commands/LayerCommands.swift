@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import StorageCore
+
+struct LayerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layer",
+        abstract: "Layers as tar streams (OCI layer tars, with whiteouts).",
+        subcommands: [Import.self]
+    )
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write an uncompressed layer tar into a new snapshot on PARENT and commit it as NAME.",
+            discussion: """
+                The tar's whiteouts (.wh.NAME, .wh..wh..opq) delete from the parent's files. Names with "..", \
+                absolute names and links that reach outside the layer are refused; a refused tar leaves nothing behind.
+                """
+        )
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var namespace: NamespaceOption
+        @Argument(help: "Name of the new committed layer.") var name: String
+        @Argument(help: "The layer tar, or - for standard input.") var tar: String
+        @Option(help: "Committed parent layer (in the same namespace).") var parent: String?
+        @Option(help: "Device size (grows the parent's), e.g. 20GiB.") var size: ByteSize?
+        @Flag(help: "Leave the snapshot active (writable) instead of committing it.") var noCommit = false
+        @Flag(help: "Leave owners the caller may not set as they fall (rootless).") var ignoreChownErrors = false
+
+        func run() async throws {
+            let input = tar == "-" ? FileHandle.standardInput : try FileHandle(forReadingFrom: URL(fileURLWithPath: tar))
+            let snapshots = try await global.openEngine().snapshots(in: namespace.forNew)
+            _ = try await snapshots.prepare(name, parent: parent, size: size?.bytes)
+            let result: ApplyResult
+            do {
+                result = try await snapshots.applyLayer(name, tar: input.fileDescriptor, options: .init(ignoreChownErrors: ignoreChownErrors))
+                if !noCommit { try await snapshots.commit(name, key: name) }
+            } catch {
+                try? await snapshots.remove(name)
+                throw error
+            }
+            if !global.quiet { print("\(name)\t\(result.members) members\t\(ByteSize(bytes: UInt64(result.dataBytes)))") }
+        }
+    }
+}

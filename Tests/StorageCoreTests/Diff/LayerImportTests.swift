@@ -1,0 +1,71 @@
+import Foundation
+import Glibc
+import Testing
+@testable import StorageCore
+
+/// ApplyDiff on the engine: layer tars written into snapshots' block devices, a chain of them
+/// with whiteouts, and refusals that leave the store as it was.
+@Suite("Layer import", .serialized, .enabled(if: BackendChoice.block != nil, "set KBS_ROOT_TESTS=1 (root) or KBS_DM_TESTS=1 (VM)"))
+struct LayerImportTests {
+    private func apply(_ s: SnapshotNamespace, _ key: String, _ members: [LayerTar.Member], _ scratch: String) async throws -> ApplyResult {
+        let fd = try LayerTar.write(members, to: "\(scratch)/\(UUID().uuidString).tar")
+        defer { close(fd) }
+        return try await s.applyLayer(key, tar: fd)
+    }
+
+    @Test("a chain of layers applied through their devices: each layer sees its parents' files less its whiteouts")
+    func chain() async throws {
+        try await withTestPool(try #require(BackendChoice.block)) { pool in
+            let s = pool.snapshots
+            let scratch = NSTemporaryDirectory()
+            _ = try await s.prepare("l1")
+            let one = try await apply(s, "l1", [LayerTar.directory("etc"), LayerTar.file("etc/os-release", "ID=kbs\n"),
+                                               LayerTar.file("etc/old", "old"), LayerTar.directory("var/cache"),
+                                               LayerTar.file("var/cache/a", "a")], scratch)
+            #expect(one.members == 5 && one.dataBytes == 11)
+            try await s.commit("l1", key: "l1")
+            _ = try await s.prepare("l2", parent: "l1")
+            _ = try await apply(s, "l2", [LayerTar.file("etc/.wh.old", ""), LayerTar.file("var/cache/.wh..wh..opq", ""),
+                                         LayerTar.file("etc/new", "new")], scratch)
+            #expect(try s.inspect("l2").device?.mountUsers ?? 0 == 0, "the mount is dropped")
+            try await s.commit("l2", key: "l2")
+            _ = try await s.view("v", parent: "l2")
+            let (etc, cache, release) = try await s.withMountedSnapshot("v") { root in
+                let fm = FileManager.default
+                return (Set(try fm.contentsOfDirectory(atPath: "\(root)/etc")), try fm.contentsOfDirectory(atPath: "\(root)/var/cache"),
+                        try String(contentsOfFile: "\(root)/etc/os-release", encoding: .utf8))
+            }
+            #expect(etc == ["os-release", "new"])
+            #expect(cache == [])
+            #expect(release == "ID=kbs\n")
+            let kept = try await s.withMountedSnapshot("l1") { root in FileManager.default.fileExists(atPath: "\(root)/etc/old") }
+            #expect(kept, "the parent layer keeps what the child whited out")
+            try await s.remove("v")
+            try await s.remove("l2")
+            try await s.remove("l1")
+            #expect(try await pool.engine.checkConsistency() == [])
+        }
+    }
+
+    @Test("a layer is refused on a committed snapshot, and a hostile tar leaves the store as it was and the snapshot removable")
+    func refusals() async throws {
+        try await withTestPool(try #require(BackendChoice.block)) { pool in
+            let s = pool.snapshots
+            let scratch = NSTemporaryDirectory()
+            _ = try await s.prepare("l1")
+            try await s.commit("l1", key: "l1")
+            try await expectRefused(.failedPrecondition, in: pool) { _ = try await apply(s, "l1", [LayerTar.file("f", "x")], scratch) }
+            try await expectRefused(.notFound, in: pool) { _ = try await apply(s, "nope", [LayerTar.file("f", "x")], scratch) }
+            _ = try await s.prepare("l2", parent: "l1")
+            let before = try s.list()
+            try await expectRefused(.invalidArgument, in: pool) {
+                _ = try await apply(s, "l2", [LayerTar.file("ok", "x"), LayerTar.file("../../escape", "x")], scratch)
+            }
+            #expect(try s.list() == before)
+            #expect(try s.inspect("l2").device?.mountUsers ?? 0 == 0, "the mount is dropped after a refusal")
+            try await s.remove("l2")
+            try await s.remove("l1")
+            #expect(try await pool.engine.checkConsistency() == [])
+        }
+    }
+}
