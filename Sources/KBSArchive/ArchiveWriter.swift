@@ -1,6 +1,7 @@
 import CArchive
 
-/// Writes a pax tar stream to a file descriptor: what `snapctl layer export` and Diff produce.
+/// Writes a pax tar stream to a file descriptor (Diff): every member with a pax header, so that
+/// times keep their nanoseconds and the tree applied from it is the one exported.
 public final class ArchiveWriter {
     private let archive: OpaquePointer
     private var closed = false
@@ -9,7 +10,7 @@ public final class ArchiveWriter {
     public init(fd: Int32) throws(ArchiveError) {
         guard let archive = archive_write_new() else { throw ArchiveError(operation: "archive_write_new", message: "out of memory") }
         self.archive = archive
-        try check(archive_write_set_format_pax_restricted(archive), archive, "archive_write_set_format_pax_restricted")
+        try check(archive_write_set_format_pax(archive), archive, "archive_write_set_format_pax")
         try check(archive_write_set_bytes_in_last_block(archive, 1), archive, "archive_write_set_bytes_in_last_block")
         try check(archive_write_open_fd(archive, fd), archive, "open the tar stream for writing")
     }
@@ -59,6 +60,13 @@ public final class ArchiveWriter {
             if n == 0 { throw ArchiveError(operation: "write member data", message: "no progress") }
             done += n
         }
+    }
+
+    public func writeData(_ bytes: [UInt8]) throws(ArchiveError) {
+        let result = bytes.withUnsafeBytes { (raw) -> Result<Void, ArchiveError> in
+            Result { () throws(ArchiveError) in try writeData(raw) }
+        }
+        try result.get()
     }
 
     /// Writes the end of the stream.

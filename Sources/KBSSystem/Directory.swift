@@ -46,20 +46,7 @@ public final class Directory {
     /// What an entry is, nil when there is none by that name.
     public enum EntryKind: Sendable, Equatable { case directory, regular, symbolicLink, other }
 
-    public func kind(of name: String) throws(SystemCallError) -> EntryKind? {
-        var st = stat()
-        do throws(SystemCallError) {
-            try syscall("fstatat(\(name))") { fstatat(raw, name, &st, AT_SYMLINK_NOFOLLOW) }
-        } catch where error.errno == .noSuchFile {
-            return nil
-        }
-        switch st.st_mode & S_IFMT {
-        case S_IFDIR: return .directory
-        case S_IFREG: return .regular
-        case S_IFLNK: return .symbolicLink
-        default: return .other
-        }
-    }
+    public func kind(of name: String) throws(SystemCallError) -> EntryKind? { try metadata(of: name)?.kind }
 
     /// The names in this directory, without "." and "..".
     public func names() throws(SystemCallError) -> [String] {
@@ -159,5 +146,67 @@ public final class Directory {
         } catch where error.errno == .noData {
             return nil
         }
+    }
+
+    /// An entry's own metadata (`fstatat` without following it).
+    public struct Metadata: Sendable, Equatable {
+        public var kind: EntryKind
+        /// The type bits: S_IFREG and the others.
+        public var type: UInt32
+        public var permissions: UInt32
+        public var uid: UInt32
+        public var gid: UInt32
+        public var size: Int64
+        /// Nanoseconds since the epoch.
+        public var modified: Int64
+        public var deviceMajor: UInt32
+        public var deviceMinor: UInt32
+        public var inode: UInt64
+        public var links: UInt64
+
+        public var isCharacterDevice: Bool { type == (S_IFCHR as mode_t) }
+        public var isBlockDevice: Bool { type == (S_IFBLK as mode_t) }
+        public var isFIFO: Bool { type == (S_IFIFO as mode_t) }
+        public var isSocket: Bool { type == (S_IFSOCK as mode_t) }
+    }
+
+    public func metadata(of name: String) throws(SystemCallError) -> Metadata? {
+        var st = stat()
+        do throws(SystemCallError) {
+            try syscall("fstatat(\(name))") { fstatat(raw, name, &st, AT_SYMLINK_NOFOLLOW) }
+        } catch where error.errno == .noSuchFile {
+            return nil
+        }
+        let type = st.st_mode & S_IFMT
+        let kind: EntryKind = switch type {
+        case S_IFDIR: .directory
+        case S_IFREG: .regular
+        case S_IFLNK: .symbolicLink
+        default: .other
+        }
+        return Metadata(kind: kind, type: UInt32(type), permissions: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
+                        size: Int64(st.st_size), modified: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                        deviceMajor: kbs_major(st.st_rdev), deviceMinor: kbs_minor(st.st_rdev), inode: UInt64(st.st_ino),
+                        links: UInt64(st.st_nlink))
+    }
+
+    /// A symbolic link's target.
+    public func linkTarget(of name: String) throws(SystemCallError) -> String {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = try syscall("readlinkat(\(name))") { buffer.withUnsafeMutableBytes { readlinkat(raw, name, $0.baseAddress!, $0.count) } }
+        return String(decoding: buffer.prefix(n), as: UTF8.self)
+    }
+
+    /// The names of `name`'s own extended attributes.
+    public func attributeNames(of name: String) throws(SystemCallError) -> [String] {
+        let path = "/proc/self/fd/\(raw)/\(name)"
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let n = try syscall("llistxattr(\(name))") { buffer.withUnsafeMutableBytes { llistxattr(path, $0.baseAddress, $0.count) } }
+        return buffer.prefix(n).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Opens the regular file `name` for reading, not following a symbolic link.
+    public func openFile(_ name: String) throws(SystemCallError) -> FileDescriptor {
+        FileDescriptor(raw: try syscall("openat(\(name), O_RDONLY)") { openat(raw, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) })
     }
 }

@@ -32,4 +32,33 @@ extension SnapshotNamespace {
         }
         return try applied.get()
     }
+
+    /// What the snapshot `key` changed against its parent (against an empty tree without one).
+    public func changes(_ key: String) async throws -> [LayerChange] {
+        try await withLayerAndParent(key) { (layer, parent) throws(StorageError) in try LayerComparison.changes(layer: layer, parent: parent) }
+    }
+
+    /// Writes the snapshot's changes against its parent to `fd` as an uncompressed OCI layer tar
+    /// (Diff); `applyLayer` of it onto the parent gives the snapshot's tree back. Returns the bytes
+    /// of file data in it.
+    public func exportLayer(_ key: String, to fd: Int32) async throws -> Int64 {
+        try await withLayerAndParent(key) { (layer, parent) throws(StorageError) in
+            try LayerExporter.export(layer: layer, changes: try LayerComparison.changes(layer: layer, parent: parent), to: fd)
+        }
+    }
+
+    /// Runs `body` on the executor with the snapshot and its parent mounted on the host.
+    private func withLayerAndParent<T: Sendable>(
+        _ key: String, _ body: @escaping @Sendable (String, String?) throws(StorageError) -> T
+    ) async throws -> T {
+        let parent = try stat(key).parent
+        return try await withMountedSnapshot(key) { layer in
+            guard let parent else {
+                return try await engine.blocking { (_) throws(StorageError) in try body(layer, nil) }
+            }
+            return try await withMountedSnapshot(parent) { below in
+                try await engine.blocking { (_) throws(StorageError) in try body(layer, below) }
+            }
+        }
+    }
 }

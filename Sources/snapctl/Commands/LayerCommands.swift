@@ -6,7 +6,7 @@ struct LayerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "layer",
         abstract: "Layers as tar streams (OCI layer tars, with whiteouts).",
-        subcommands: [Import.self]
+        subcommands: [Import.self, Export.self, Changes.self]
     )
 
     struct Import: AsyncParsableCommand {
@@ -39,6 +39,42 @@ struct LayerCommand: AsyncParsableCommand {
                 throw error
             }
             if !global.quiet { print("\(name)\t\(result.members) members\t\(ByteSize(bytes: UInt64(result.dataBytes)))") }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write what a snapshot changed against its parent as an uncompressed OCI layer tar (deletions as whiteouts)."
+        )
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var namespace: NamespaceOption
+        @Argument(help: "Key or name of the snapshot.") var key: String
+        @Argument(help: "Where to write the tar, or - for standard output.") var tar: String
+
+        func run() async throws {
+            let snapshots = try await namespace.holding(key, in: try await global.openEngine())
+            if tar == "-" {
+                _ = try await snapshots.exportLayer(key, to: FileHandle.standardOutput.fileDescriptor)
+                return
+            }
+            guard FileManager.default.createFile(atPath: tar, contents: nil), let output = FileHandle(forWritingAtPath: tar) else {
+                throw ValidationError("cannot create \(tar)")
+            }
+            defer { try? output.close() }
+            let bytes = try await snapshots.exportLayer(key, to: output.fileDescriptor)
+            if !global.quiet { print("\(tar)\t\(ByteSize(bytes: UInt64(bytes))) of file data") }
+        }
+    }
+
+    struct Changes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List what a snapshot changed against its parent (A added, C changed, D deleted).")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var namespace: NamespaceOption
+        @Argument(help: "Key or name of the snapshot.") var key: String
+
+        func run() async throws {
+            let snapshots = try await namespace.holding(key, in: try await global.openEngine())
+            for change in try await snapshots.changes(key) { print(change) }
         }
     }
 }

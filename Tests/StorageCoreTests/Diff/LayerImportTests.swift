@@ -40,6 +40,25 @@ struct LayerImportTests {
             #expect(release == "ID=kbs\n")
             let kept = try await s.withMountedSnapshot("l1") { root in FileManager.default.fileExists(atPath: "\(root)/etc/old") }
             #expect(kept, "the parent layer keeps what the child whited out")
+            // Changes and Diff of l2 against l1; the diff applied to a fresh child of l1 is l2 again.
+            #expect(try await s.changes("l2").map(\.description) == [
+                "C /etc", "A /etc/new", "D /etc/old", "C /var/cache", "D /var/cache/a",
+            ])
+            let tar = "\(scratch)/\(UUID().uuidString).tar"
+            let out = open(tar, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+            defer { close(out); unlink(tar) }
+            #expect(try await s.exportLayer("l2", to: out) == 3)
+            lseek(out, 0, SEEK_SET)
+            _ = try await s.prepare("l2-again", parent: "l1")
+            _ = try await s.applyLayer("l2-again", tar: out)
+            try await s.commit("l2-again", key: "l2-again")
+            let same = try await s.withMountedSnapshot("l2") { l2 in
+                try await s.withMountedSnapshot("l2-again") { again in
+                    try LayerComparison.changes(layer: again, parent: l2)
+                }
+            }
+            #expect(same == [])
+            try await s.remove("l2-again")
             try await s.remove("v")
             try await s.remove("l2")
             try await s.remove("l1")
