@@ -21,7 +21,7 @@ quiet() {
 
 stage "engine suites on dm-thin (graph conformance, bad input, real data, crashes, full pool)"
 KBS_DM_TESTS=1 quiet '✔ (Suite|Test run)|✘|skipped' "$bin/KataBlockStoragePackageTests.xctest" --testing-library swift-testing \
-  --filter 'StorageCoreTests\.(GraphConformanceTests|BadInputTests|BlockDataTests|CrashTests|ConcurrencyTests|ThinPoolTests|DeferredRemoveTests|HostMountTests|MountDeadlockTests)' \
+  --filter 'StorageCoreTests\.(GraphConformanceTests|BadInputTests|BlockDataTests|CrashTests|ConcurrencyTests|ThinPoolTests|DeferredRemoveTests|HostMountTests|MountDeadlockTests|LayerImportTests)' \
   || failed=1
 
 stage "containerd's SnapshotterSuite through the proxy against snapctl serve on dm-thin"
