@@ -42,18 +42,29 @@ public enum LoopDevice {
     /// detaches it when the last user lets go (like device-mapper's deferred remove), and the
     /// filesystem is frozen and thawed first so that everything written so far is in the file.
     /// Returns true in that deferred case.
+    ///
+    /// With `backedBy`, only while the device is bound to that file, checked with the device open:
+    /// an open loop device is neither released nor rebound, so the check cannot go stale before the
+    /// detach (a device checked before it was opened could have been freed at its last close and
+    /// taken by another file meanwhile).
     @discardableResult
-    public static func detach(_ path: String) throws(SystemCallError) -> Bool {
+    public static func detach(_ path: String, backedBy file: String? = nil) throws(SystemCallError) -> Bool {
+        func bound() throws(SystemCallError) -> Bool { try file.map { (f) throws(SystemCallError) in try backingFile(of: path) == f } ?? true }
         do throws(SystemCallError) {
-            try FileDescriptor.withOpened(path, FileDescriptor.Access.readOnly.exclusive) { (fd) throws(SystemCallError) in try clear(fd, path) }
+            try FileDescriptor.withOpened(path, FileDescriptor.Access.readOnly.exclusive) { (fd) throws(SystemCallError) in
+                if try bound() { try clear(fd, path) }
+            }
             return false
         } catch where error.errno == .noSuchFile || error.errno == .noSuchDeviceOrAddress {
             return false
         } catch where error.errno == .busy {
             // Open elsewhere (mounted): flushed now, detached by the kernel at the last close.
-            try FilesystemFreeze.flush(devicePath: path)
-            try FileDescriptor.withOpened(path, .readOnly) { (fd) throws(SystemCallError) in try clear(fd, path) }
-            return true
+            return try FileDescriptor.withOpened(path, .readOnly) { (fd) throws(SystemCallError) -> Bool in
+                guard try bound() else { return false }
+                try FilesystemFreeze.flush(devicePath: path)
+                try clear(fd, path)
+                return true
+            }
         }
     }
 

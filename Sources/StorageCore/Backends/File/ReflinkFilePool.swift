@@ -129,7 +129,7 @@ final class ReflinkFilePool: BlockBackend {
         // Only a loop device that really is ours: paths in the store can be stale after a reboot.
         try system("cannot detach \(path)") { () throws(SystemCallError) -> Bool in
             guard try LoopDevice.backingFile(of: path) == imagePath(id) else { return false }
-            return try LoopDevice.detach(path)
+            return try LoopDevice.detach(path, backedBy: imagePath(id))
         }
     }
 
