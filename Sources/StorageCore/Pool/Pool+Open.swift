@@ -1,3 +1,4 @@
+import Foundation
 import KBSSystem
 import Logging
 
@@ -123,6 +124,22 @@ extension Pool {
                           filesystem: fs, defaultDeviceSize: size, baseDeviceID: base)
     }
 
+    /// Deletes a device, waiting up to 30 s for a last user that still has it open (a device
+    /// whose detach was deferred: under emulation the kernel's own opens of a new block device
+    /// outlast the engine's 1 s wait). Destroying is rare and explicit; a user that keeps it open
+    /// longer gets the busy error.
+    private func deleteWhenClosed(_ id: UInt32) throws(StorageError) {
+        var tries = 0
+        while true {
+            do throws(StorageError) {
+                return try backend.deleteDevice(id)
+            } catch where error.code == .busy && tries < 60 {
+                tries += 1
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+    }
+
     /// Detaches and deletes every device and the pool, and removes the state directory.
     func destroy() throws(StorageError) {
         let devices = try store.read { (txn) throws(StorageError) in try txn.allDevices() }
@@ -130,7 +147,7 @@ extension Pool {
         for device in devices {
             if let mount = device.hostMount { try unmountHostMount(mount, of: device) }
             if let path = attached[device.id] { try detachDevice(device.id, path: path) }
-            try backend.deleteDevice(device.id)
+            try deleteWhenClosed(device.id)
         }
         try backend.shutDown()
         try system("cannot remove \(stateDirectory)") { () throws(SystemCallError) in try Files.removeTree(stateDirectory) }
