@@ -32,18 +32,20 @@ public final class ArchiveReader {
     }
 
     /// Hands the current member's data to `body` as (offset, bytes) blocks, in order; the gaps
-    /// between blocks are holes (sparse members).
-    public func readData<E: Error>(_ body: (Int64, UnsafeRawBufferPointer) throws(E) -> Void) throws(E) -> Result<Void, ArchiveError> {
+    /// between blocks are holes (sparse members). A failure to read the stream is `failed`'s.
+    public func readData<E: Error>(
+        _ body: (Int64, UnsafeRawBufferPointer) throws(E) -> Void, failed: (ArchiveError) -> E
+    ) throws(E) {
         while true {
             var buffer: UnsafeRawPointer?
             var size = 0
             var offset: la_int64_t = 0
             let rc = archive_read_data_block(archive, &buffer, &size, &offset)
-            if rc == ARCHIVE_EOF { return .success(()) }
+            if rc == ARCHIVE_EOF { return }
             do throws(ArchiveError) {
                 try check(rc, archive, "read member data")
             } catch {
-                return .failure(error)
+                throw failed(error)
             }
             if size > 0, let buffer { try body(Int64(offset), UnsafeRawBufferPointer(start: buffer, count: size)) }
         }

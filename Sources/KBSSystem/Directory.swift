@@ -43,27 +43,39 @@ public final class Directory {
         })
     }
 
-    /// What an entry is, nil when there is none by that name.
-    public enum EntryKind: Sendable, Equatable { case directory, regular, symbolicLink, other }
+    /// What an entry is.
+    public enum EntryKind: Sendable, Equatable {
+        case directory, regular, symbolicLink, characterDevice, blockDevice, fifo, socket
 
+        init(type: mode_t) {
+            switch type {
+            case S_IFDIR: self = .directory
+            case S_IFLNK: self = .symbolicLink
+            case S_IFCHR: self = .characterDevice
+            case S_IFBLK: self = .blockDevice
+            case S_IFIFO: self = .fifo
+            case S_IFSOCK: self = .socket
+            default: self = .regular
+            }
+        }
+    }
+
+    /// What the entry `name` is, nil when there is none by that name.
     public func kind(of name: String) throws(SystemCallError) -> EntryKind? { try metadata(of: name)?.kind }
 
     /// The names in this directory, without "." and "..".
     public func names() throws(SystemCallError) -> [String] {
-        let copy = try syscall("dup(fd \(raw))") { dup(raw) }
-        guard let stream = fdopendir(copy) else {
-            let err = Glibc.errno
+        // A descriptor of its own for the stream (its own offset; close-on-exec, which dup drops).
+        let copy = try syscall("openat(fd \(raw), .)") { openat(raw, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        let stream: OpaquePointer
+        do throws(SystemCallError) {
+            stream = try syscallPointer("fdopendir(fd \(raw))") { fdopendir(copy) }
+        } catch {
             Glibc.close(copy)
-            throw SystemCallError(operation: "fdopendir(fd \(raw))", errno: Errno(rawValue: err))
+            throw error
         }
-        defer { closedir(stream) }
-        rewinddir(stream)
-        var result: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { result.append(name) }
-        }
-        return result
+        defer { closedir(stream) }  // closes the copy
+        return Files.entries(of: stream).map(\.name)
     }
 
     public func makeDirectory(_ name: String, mode: UInt32) throws(SystemCallError) {
@@ -82,14 +94,14 @@ public final class Directory {
         try syscall("symlinkat(\(name))") { symlinkat(target, raw, name) }
     }
 
-    public enum NodeKind: Sendable { case characterDevice, blockDevice, fifo }
-
-    /// A device node or FIFO with `permissions`.
-    public func makeNode(_ name: String, _ kind: NodeKind, permissions: UInt32, major: UInt32, minor: UInt32) throws(SystemCallError) {
-        let type: mode_t = switch kind {
-        case .characterDevice: S_IFCHR
-        case .blockDevice: S_IFBLK
-        case .fifo: S_IFIFO
+    /// A device node or FIFO (`kind` is one of those) with `permissions`.
+    public func makeNode(_ name: String, _ kind: EntryKind, permissions: UInt32, major: UInt32, minor: UInt32) throws(SystemCallError) {
+        let type: mode_t
+        switch kind {
+        case .characterDevice: type = S_IFCHR
+        case .blockDevice: type = S_IFBLK
+        case .fifo: type = S_IFIFO
+        default: throw SystemCallError(operation: "mknodat(\(name)) of a \(kind)", errno: .invalid)
         }
         try syscall("mknodat(\(name))") { mknodat(raw, name, type | mode_t(permissions), kbs_makedev(major, minor)) }
     }
@@ -129,30 +141,53 @@ public final class Directory {
         try syscall("utimensat(\(name))") { utimensat(raw, name, &times, AT_SYMLINK_NOFOLLOW) }
     }
 
+    /// A path to the entry `name` itself that the `l*xattr` calls take: this descriptor's /proc
+    /// link reaches the directory, and the last name is not followed.
+    private func procPath(_ name: String) -> String { "/proc/self/fd/\(raw)/\(name)" }
+
     /// Sets the extended attribute `key` of `name` itself.
     public func setAttribute(_ name: String, key: String, value: [UInt8]) throws(SystemCallError) {
-        // The descriptor's /proc link reaches this directory; the last name is not followed.
-        let path = "/proc/self/fd/\(raw)/\(name)"
+        let path = procPath(name)
         try syscall("lsetxattr(\(name), \(key))") { value.withUnsafeBytes { lsetxattr(path, key, $0.baseAddress, $0.count, 0) } }
     }
 
     /// The extended attribute `key` of `name` itself, nil when it has none.
     public func attribute(_ name: String, key: String) throws(SystemCallError) -> [UInt8]? {
-        let path = "/proc/self/fd/\(raw)/\(name)"
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let path = procPath(name)
         do throws(SystemCallError) {
-            let n = try syscall("lgetxattr(\(name), \(key))") { buffer.withUnsafeMutableBytes { lgetxattr(path, key, $0.baseAddress, $0.count) } }
-            return Array(buffer.prefix(n))
+            return try Self.sized("lgetxattr(\(name), \(key))") { lgetxattr(path, key, $0, $1) }
         } catch where error.errno == .noData {
             return nil
+        }
+    }
+
+    /// The names of `name`'s own extended attributes.
+    public func attributeNames(of name: String) throws(SystemCallError) -> [String] {
+        let path = procPath(name)
+        let list = try Self.sized("llistxattr(\(name))") { llistxattr(path, $0, $1) }
+        return list.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of a call that reports the size it needs when given none (the xattr calls):
+    /// asked for the size first, so that an entry without attributes costs no buffer; asked
+    /// again if the value grew in between (ERANGE).
+    private static func sized(_ operation: @autoclosure () -> String, _ call: (UnsafeMutableRawPointer?, Int) -> Int) throws(SystemCallError) -> [UInt8] {
+        while true {
+            let size = try syscall(operation()) { call(nil, 0) }
+            if size == 0 { return [] }
+            var buffer = [UInt8](repeating: 0, count: size)
+            do throws(SystemCallError) {
+                let n = try syscall(operation()) { buffer.withUnsafeMutableBytes { call($0.baseAddress, $0.count) } }
+                return Array(buffer.prefix(n))
+            } catch where error.errno == Errno(rawValue: ERANGE) {
+                continue
+            }
         }
     }
 
     /// An entry's own metadata (`fstatat` without following it).
     public struct Metadata: Sendable, Equatable {
         public var kind: EntryKind
-        /// The type bits: S_IFREG and the others.
-        public var type: UInt32
         public var permissions: UInt32
         public var uid: UInt32
         public var gid: UInt32
@@ -164,10 +199,6 @@ public final class Directory {
         public var inode: UInt64
         public var links: UInt64
 
-        public var isCharacterDevice: Bool { type == (S_IFCHR as mode_t) }
-        public var isBlockDevice: Bool { type == (S_IFBLK as mode_t) }
-        public var isFIFO: Bool { type == (S_IFIFO as mode_t) }
-        public var isSocket: Bool { type == (S_IFSOCK as mode_t) }
     }
 
     public func metadata(of name: String) throws(SystemCallError) -> Metadata? {
@@ -177,14 +208,7 @@ public final class Directory {
         } catch where error.errno == .noSuchFile {
             return nil
         }
-        let type = st.st_mode & S_IFMT
-        let kind: EntryKind = switch type {
-        case S_IFDIR: .directory
-        case S_IFREG: .regular
-        case S_IFLNK: .symbolicLink
-        default: .other
-        }
-        return Metadata(kind: kind, type: UInt32(type), permissions: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
+        return Metadata(kind: EntryKind(type: st.st_mode & S_IFMT), permissions: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
                         size: Int64(st.st_size), modified: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
                         deviceMajor: kbs_major(st.st_rdev), deviceMinor: kbs_minor(st.st_rdev), inode: UInt64(st.st_ino),
                         links: UInt64(st.st_nlink))
@@ -195,14 +219,6 @@ public final class Directory {
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = try syscall("readlinkat(\(name))") { buffer.withUnsafeMutableBytes { readlinkat(raw, name, $0.baseAddress!, $0.count) } }
         return String(decoding: buffer.prefix(n), as: UTF8.self)
-    }
-
-    /// The names of `name`'s own extended attributes.
-    public func attributeNames(of name: String) throws(SystemCallError) -> [String] {
-        let path = "/proc/self/fd/\(raw)/\(name)"
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        let n = try syscall("llistxattr(\(name))") { buffer.withUnsafeMutableBytes { llistxattr(path, $0.baseAddress, $0.count) } }
-        return buffer.prefix(n).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Opens the regular file `name` for reading, not following a symbolic link.

@@ -73,9 +73,18 @@ public struct FileDescriptor: ~Copyable {
 
     /// Reads up to `count` bytes at `offset`.
     public func read(count: Int, at offset: Int64) throws(SystemCallError) -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: count)
-        let n = try syscall("pread(fd \(raw))") { buffer.withUnsafeMutableBytes { pread(raw, $0.baseAddress, count, off_t(offset)) } }
-        return Array(buffer.prefix(n))
+        // One allocation, not zeroed first and not copied after: the array is what pread filled.
+        var failure: SystemCallError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { (buffer, initialized) in
+            do throws(SystemCallError) {
+                initialized = try syscall("pread(fd \(raw))") { pread(raw, buffer.baseAddress, count, off_t(offset)) }
+            } catch {
+                initialized = 0
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return bytes
     }
 
     /// Writes all of `bytes` at `offset`.

@@ -124,6 +124,12 @@ public enum Files {
     public static func directoryEntries(_ path: String) throws(SystemCallError) -> [(name: String, isDirectory: Bool)] {
         let dir = try syscallPointer("opendir(\(path))") { opendir(path) }
         defer { closedir(dir) }
+        return entries(of: dir)
+    }
+
+    /// The entries of an open directory stream, from its start.
+    static func entries(of dir: OpaquePointer) -> [(name: String, isDirectory: Bool)] {
+        rewinddir(dir)
         let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         let typeOffset = MemoryLayout<dirent>.offset(of: \dirent.d_type)!
         var result: [(String, Bool)] = []

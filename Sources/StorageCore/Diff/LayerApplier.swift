@@ -44,21 +44,15 @@ struct LayerApplier {
         var applier = LayerApplier(
             root: try system("cannot open the layer's root \(directory)") { () throws(SystemCallError) in try Directory.open(directory) },
             options: options)
-        let reader = try archive { () throws(ArchiveError) in try ArchiveReader(fd: fd) }
-        while let entry = try archive({ () throws(ArchiveError) in try reader.next() }) {
+        let reader = try archive(invalid, reading: true) { () throws(ArchiveError) in try ArchiveReader(fd: fd) }
+        while let entry = try archive(invalid, reading: true, { () throws(ArchiveError) in try reader.next() }) {
             try applier.apply(entry, reader)
         }
         try applier.setDirectoryTimes()
         return applier.result
     }
 
-    private static func archive<T>(_ body: () throws(ArchiveError) -> T) throws(StorageError) -> T {
-        do throws(ArchiveError) {
-            return try body()
-        } catch {
-            throw StorageError(.invalidArgument, "the layer tar is not valid: \(error.message)", remedy: .checkInput)
-        }
-    }
+    private static let invalid = "the layer tar is not valid"
 
     /// The member's name as path components inside the tree; `..` and absolute names are refused.
     static func components(_ name: String, _ what: String) throws(StorageError) -> [String] {
@@ -85,7 +79,7 @@ struct LayerApplier {
             guard entry.kind == .directory else {
                 throw StorageError(.invalidArgument, "the layer tar's root member \(quoted) is not a directory", remedy: .checkInput)
             }
-            try member(quoted) { () throws(SystemCallError) in
+            try system(Self.failure(quoted)) { () throws(SystemCallError) in
                 try setAttributes(entry, of: ".", in: root)
                 directoryTimes.append((path: "", accessed: entry.accessed, modified: entry.modified))
             }
@@ -96,61 +90,44 @@ struct LayerApplier {
             try whiteout(String(leaf.dropFirst(4)), in: parentPath, quoted)
             return
         }
-        let parent = try member(quoted) { () throws(SystemCallError) in try makeParents(Array(parts.dropLast())) }
+        let parent = try system(Self.failure(quoted)) { () throws(SystemCallError) in try makeParents(Array(parts.dropLast())) }
         let linked = try entry.kind == .hardLink ? hardLinkTarget(entry.linkTarget ?? "", quoted) : nil
-        try member(quoted) { () throws(SystemCallError) in
+        try system(Self.failure(quoted)) { () throws(SystemCallError) in
+            // What is there goes, but a directory stays a directory (its contents are the layers below's).
             let existing = try parent.kind(of: leaf)
             if let existing, !(existing == .directory && entry.kind == .directory) { try parent.removeEntry(leaf) }
             switch entry.kind {
             case .directory:
                 if existing != .directory { try parent.makeDirectory(leaf, mode: 0o700) }
-                try setAttributes(entry, of: leaf, in: parent)
                 directoryTimes.append((path: path, accessed: entry.accessed, modified: entry.modified))
-            case .regular:
-                let file = try parent.createFile(leaf, mode: 0o600)
-                let written = Result { () throws(SystemCallError) -> Int64 in try writeData(reader, to: file, size: entry.size, quoted) }
-                file.close()
-                result.dataBytes += try written.get()
-                try setAttributes(entry, of: leaf, in: parent)
-            case .symbolicLink:
-                try parent.makeSymbolicLink(leaf, to: entry.linkTarget ?? "")
-                try setAttributes(entry, of: leaf, in: parent)
-            case .hardLink:
-                try parent.makeHardLink(leaf, to: linked!)
-            case .characterDevice, .blockDevice, .fifo:
-                let kind: Directory.NodeKind = entry.kind == .fifo ? .fifo : entry.kind == .blockDevice ? .blockDevice : .characterDevice
-                try parent.makeNode(leaf, kind, permissions: 0o600, major: entry.deviceMajor, minor: entry.deviceMinor)
-                try setAttributes(entry, of: leaf, in: parent)
-            case .socket:
-                return  // a socket in a layer is meaningless once its server is gone: not made
+            case .regular: break  // below: its data comes from the stream
+            case .symbolicLink: try parent.makeSymbolicLink(leaf, to: entry.linkTarget ?? "")
+            case .hardLink: try parent.makeHardLink(leaf, to: linked!)
+            case .characterDevice: try parent.makeNode(leaf, .characterDevice, permissions: 0o600, major: entry.deviceMajor, minor: entry.deviceMinor)
+            case .blockDevice: try parent.makeNode(leaf, .blockDevice, permissions: 0o600, major: entry.deviceMajor, minor: entry.deviceMinor)
+            case .fifo: try parent.makeNode(leaf, .fifo, permissions: 0o600, major: entry.deviceMajor, minor: entry.deviceMinor)
+            case .socket: return  // a socket in a layer is meaningless once its server is gone: not made
             }
+        }
+        if entry.kind == .regular { result.dataBytes += try writeFile(entry, leaf, in: parent, reader, quoted) }
+        if entry.kind != .hardLink && entry.kind != .socket {
+            try system(Self.failure(quoted)) { () throws(SystemCallError) in try setAttributes(entry, of: leaf, in: parent) }
         }
         made.insert(path)
     }
 
-    /// Runs one member's system calls, naming the member in a failure.
-    private func member<T>(_ quoted: String, _ body: () throws(SystemCallError) -> T) throws(StorageError) -> T {
-        do throws(SystemCallError) {
-            return try body()
-        } catch where error.errno == .nameTooLong {
-            throw StorageError(.invalidArgument, "the layer tar member \(quoted) has a name too long for the filesystem", remedy: .checkInput, cause: error)
-        } catch where error.errno == .noSpace || error.errno == .quotaExceeded {
-            throw StorageError(.noSpace, "the layer is full writing \(quoted)", remedy: .freeSpace, cause: error)
-        } catch {
-            throw StorageError(error, "cannot apply the layer tar member \(quoted)")
-        }
-    }
+    private static func failure(_ quoted: String) -> String { "cannot apply the layer tar member \(quoted)" }
 
     /// A hard link names another member of the stream (or a file of the layers below), as a path
     /// inside the tree, which must be there.
     private func hardLinkTarget(_ name: String, _ quoted: String) throws(StorageError) -> Directory {
         let parts = try Self.components(name, "hard link target")
+        let absent = "the layer tar member \(quoted) is a hard link to \(StorageError.quoted(name)), which is not in the layer"
+        guard !parts.isEmpty else { throw StorageError(.invalidArgument, absent, remedy: .checkInput) }
         do throws(SystemCallError) {
-            guard !parts.isEmpty else { throw SystemCallError(operation: "an empty name", errno: .invalid) }
             return try root.entry(beneath: parts.joined(separator: "/"))
         } catch {
-            throw StorageError(.invalidArgument, "the layer tar member \(quoted) is a hard link to \(StorageError.quoted(name)), which is not in the layer",
-                               remedy: .checkInput, cause: error)
+            throw StorageError(.invalidArgument, absent, remedy: .checkInput, cause: error)
         }
     }
 
@@ -161,7 +138,7 @@ struct LayerApplier {
         guard opaque || (!name.isEmpty && name != "." && name != "..") else {
             throw StorageError(.invalidArgument, "the layer tar has a whiteout of \(StorageError.quoted(name)): \(quoted)", remedy: .checkInput)
         }
-        try member(quoted) { () throws(SystemCallError) in
+        try system(Self.failure(quoted)) { () throws(SystemCallError) in
             let parent: Directory
             do throws(SystemCallError) {
                 parent = try root.directory(beneath: parentPath)
@@ -197,17 +174,23 @@ struct LayerApplier {
         }
     }
 
-    /// Copies the member's data blocks to their offsets (gaps stay holes) and sets the length.
-    private func writeData(_ reader: ArchiveReader, to file: borrowing FileDescriptor, size: Int64, _ quoted: String) throws(SystemCallError) -> Int64 {
+    /// Makes the regular file `leaf` from the member's data blocks, each at its offset (the gaps
+    /// stay holes), with the member's length; returns the bytes written.
+    private func writeFile(_ entry: ArchiveEntry, _ leaf: String, in parent: Directory, _ reader: ArchiveReader, _ quoted: String) throws(StorageError) -> Int64 {
         var written: Int64 = 0
-        let outcome = try reader.readData { (offset, bytes) throws(SystemCallError) in
-            try file.write(bytes, at: offset)
-            written += Int64(bytes.count)
+        let copied = try system(Self.failure(quoted)) { () throws(SystemCallError) -> Result<Void, StorageError> in
+            let file = try parent.createFile(leaf, mode: 0o600)
+            let copied = Result { () throws(StorageError) in
+                try reader.readData({ (offset, bytes) throws(StorageError) in
+                    try system(Self.failure(quoted)) { () throws(SystemCallError) in try file.write(bytes, at: offset) }
+                    written += Int64(bytes.count)
+                }, failed: { StorageError($0, "\(Self.invalid): the data of \(quoted)", reading: true) })
+                try system(Self.failure(quoted)) { () throws(SystemCallError) in try file.truncate(to: UInt64(max(entry.size, 0))) }
+            }
+            file.close()
+            return copied
         }
-        if case .failure(let error) = outcome {
-            throw SystemCallError(operation: "read the data of \(quoted) from the tar (\(error.message))", errno: .io)
-        }
-        try file.truncate(to: UInt64(max(size, 0)))
+        try copied.get()
         return written
     }
 
@@ -242,7 +225,7 @@ struct LayerApplier {
     /// Sets the directories' times, deepest first, once nothing more is made inside them.
     private func setDirectoryTimes() throws(StorageError) {
         for item in directoryTimes.reversed() {
-            try member(StorageError.quoted(item.path)) { () throws(SystemCallError) in
+            try system(Self.failure(StorageError.quoted(item.path))) { () throws(SystemCallError) in
                 try root.directory(beneath: item.path).setTimes(".", accessed: item.accessed, modified: item.modified)
             }
         }

@@ -1,3 +1,4 @@
+import KBSArchive
 import KBSSystem
 
 /// One difference between a layer's tree and its parent's, as containers/storage reports it.
@@ -56,7 +57,7 @@ enum LayerComparison {
 
     private static func differs(_ name: String, _ new: Directory.Metadata, _ layer: Directory,
                                 _ old: Directory.Metadata, _ parent: Directory) throws(SystemCallError) -> Bool {
-        if new.type != old.type || new.permissions != old.permissions || new.uid != old.uid || new.gid != old.gid
+        if new.kind != old.kind || new.permissions != old.permissions || new.uid != old.uid || new.gid != old.gid
             || new.deviceMajor != old.deviceMajor || new.deviceMinor != old.deviceMinor || new.modified != old.modified
             || (new.kind != .directory && new.size != old.size) {
             return true
@@ -65,16 +66,12 @@ enum LayerComparison {
         return try attributes(of: name, in: layer) != attributes(of: name, in: parent)
     }
 
-    /// An entry's extended attributes, names with values, in name order.
-    static func attributes(of name: String, in directory: Directory) throws(SystemCallError) -> [(String, [UInt8])] {
-        var result: [(String, [UInt8])] = []
+    /// An entry's extended attributes, in name order.
+    static func attributes(of name: String, in directory: Directory) throws(SystemCallError) -> [ArchiveEntry.Attribute] {
+        var result: [ArchiveEntry.Attribute] = []
         for key in try directory.attributeNames(of: name).sorted() {
-            if let value = try directory.attribute(name, key: key) { result.append((key, value)) }
+            if let value = try directory.attribute(name, key: key) { result.append(.init(name: key, value: value)) }
         }
         return result
     }
-}
-
-private func != (a: [(String, [UInt8])], b: [(String, [UInt8])]) -> Bool {
-    a.count != b.count || zip(a, b).contains { $0.0 != $1.0 || $0.1 != $1.1 }
 }

@@ -5,87 +5,94 @@ import KBSSystem
 /// in the layer, deletions as `.wh.NAME` whiteouts, files with several names in the layer as one
 /// file and hard links to it. `LayerApplier` applying it onto the parent gives the layer back.
 enum LayerExporter {
+    private static let failure = "cannot write the layer tar"
+
     /// Returns the bytes of file data written.
     static func export(layer: String, changes: [LayerChange], to fd: Int32) throws(StorageError) -> Int64 {
-        let writer = try archive { () throws(ArchiveError) in try ArchiveWriter(fd: fd) }
+        let writer = try archive(failure, reading: false) { () throws(ArchiveError) in try ArchiveWriter(fd: fd) }
         let root = try system("cannot open \(layer)") { () throws(SystemCallError) in try Directory.open(layer) }
         var firstName: [UInt64: String] = [:]
         var bytes: Int64 = 0
+        // Siblings come together in path order: their directory is opened once for all of them.
+        var open: (path: String, directory: Directory)?
         for change in changes.sorted() {
             let relative = String(change.path.dropFirst())
-            let parentPath = relative.split(separator: "/").dropLast().joined(separator: "/")
-            let name = String(relative.split(separator: "/").last ?? "")
+            let parts = relative.split(separator: "/")
+            let parentPath = parts.dropLast().joined(separator: "/")
+            let name = String(parts.last ?? "")
             if change.kind == .deleted {
                 let whiteout = parentPath.isEmpty ? ".wh.\(name)" : "\(parentPath)/.wh.\(name)"
-                try archive { () throws(ArchiveError) in try writer.write(ArchiveEntry(path: whiteout, kind: .regular, permissions: 0o644)) }
+                try archive(failure, reading: false) { () throws(ArchiveError) in
+                    try writer.write(ArchiveEntry(path: whiteout, kind: .regular, permissions: 0o644))
+                }
                 continue
             }
-            try system("cannot export \(change.path)") { () throws(SystemCallError) in
-                let parent = try root.directory(beneath: parentPath)
-                guard let meta = try parent.metadata(of: name) else { return }  // gone since the comparison
-                var entry = ArchiveEntry(path: relative, kind: .regular, permissions: meta.permissions, uid: meta.uid, gid: meta.gid,
-                                         modified: meta.modified, accessed: meta.modified,
-                                         deviceMajor: meta.deviceMajor, deviceMinor: meta.deviceMinor)
-                entry.attributes = try LayerComparison.attributes(of: name, in: parent).map { ArchiveEntry.Attribute(name: $0.0, value: $0.1) }
-                switch meta.kind {
-                case .directory: entry.kind = .directory
-                case .symbolicLink:
-                    entry.kind = .symbolicLink
-                    entry.linkTarget = try parent.linkTarget(of: name)
-                case .regular:
-                    if meta.links > 1, let first = firstName[meta.inode] {
-                        entry.kind = .hardLink
-                        entry.linkTarget = first
-                    } else {
-                        if meta.links > 1 { firstName[meta.inode] = relative }
-                        entry.size = meta.size
-                    }
-                case .other:
-                    guard !meta.isSocket else { return }
-                    entry.kind = meta.isFIFO ? .fifo : meta.isBlockDevice ? .blockDevice : .characterDevice
-                }
-                try write(entry, from: parent, name, writer, &bytes)
+            let parent: Directory
+            if let open, open.path == parentPath {
+                parent = open.directory
+            } else {
+                parent = try system("cannot export \(change.path)") { () throws(SystemCallError) in try root.directory(beneath: parentPath) }
+                open = (parentPath, parent)
             }
+            guard let entry = try describe(name, in: parent, as: relative, &firstName) else { continue }
+            try archive(failure, reading: false) { () throws(ArchiveError) in try writer.write(entry) }
+            if entry.kind == .regular && entry.size > 0 { bytes += try copyData(of: name, in: parent, entry, to: writer) }
         }
-        try archive { () throws(ArchiveError) in try writer.finish() }
+        try archive(failure, reading: false) { () throws(ArchiveError) in try writer.finish() }
         return bytes
     }
 
-    private static func write(_ entry: ArchiveEntry, from parent: Directory, _ name: String, _ writer: ArchiveWriter,
-                              _ bytes: inout Int64) throws(SystemCallError) {
-        try failing { () throws(ArchiveError) in try writer.write(entry) }
-        guard entry.kind == .regular, entry.size > 0 else { return }
-        let file = try parent.openFile(name)
-        let copied = Result { () throws(SystemCallError) -> Int64 in
-            var offset: Int64 = 0
-            while offset < entry.size {
-                let chunk = try file.read(count: Int(min(1 << 20, entry.size - offset)), at: offset)
-                guard !chunk.isEmpty else {
-                    throw SystemCallError(operation: "read \(entry.path): it shrank while being exported", errno: .io)
+    /// The tar header of the entry `name` (at `relative` in the layer); nil for one gone since
+    /// the comparison, or a socket. The second and later names of a file are hard links.
+    private static func describe(_ name: String, in parent: Directory, as relative: String,
+                                 _ firstName: inout [UInt64: String]) throws(StorageError) -> ArchiveEntry? {
+        try system("cannot export /\(relative)") { () throws(SystemCallError) -> ArchiveEntry? in
+            guard let meta = try parent.metadata(of: name) else { return nil }
+            var entry = ArchiveEntry(path: relative, kind: .regular, permissions: meta.permissions, uid: meta.uid, gid: meta.gid,
+                                     modified: meta.modified, accessed: meta.modified,
+                                     deviceMajor: meta.deviceMajor, deviceMinor: meta.deviceMinor,
+                                     attributes: try LayerComparison.attributes(of: name, in: parent))
+            switch meta.kind {
+            case .directory: entry.kind = .directory
+            case .symbolicLink:
+                entry.kind = .symbolicLink
+                entry.linkTarget = try parent.linkTarget(of: name)
+            case .regular:
+                if meta.links > 1, let first = firstName[meta.inode] {
+                    entry.kind = .hardLink
+                    entry.linkTarget = first
+                } else {
+                    if meta.links > 1 { firstName[meta.inode] = relative }
+                    entry.size = meta.size
                 }
-                try failing { () throws(ArchiveError) in try writer.writeData(chunk) }
-                offset += Int64(chunk.count)
+            case .characterDevice: entry.kind = .characterDevice
+            case .blockDevice: entry.kind = .blockDevice
+            case .fifo: entry.kind = .fifo
+            case .socket: return nil
             }
-            return offset
-        }
-        file.close()
-        bytes += try copied.get()
-    }
-
-    /// An archive failure inside a member's system calls, as one of them.
-    private static func failing(_ body: () throws(ArchiveError) -> Void) throws(SystemCallError) {
-        do throws(ArchiveError) {
-            try body()
-        } catch {
-            throw SystemCallError(operation: "write the tar (\(error.message))", errno: .io)
+            return entry
         }
     }
 
-    private static func archive<T>(_ body: () throws(ArchiveError) -> T) throws(StorageError) -> T {
-        do throws(ArchiveError) {
-            return try body()
-        } catch {
-            throw StorageError(.internal, "cannot write the layer tar: \(error.message)")
+    /// Copies the file's `entry.size` bytes into the stream; returns how many.
+    private static func copyData(of name: String, in parent: Directory, _ entry: ArchiveEntry, to writer: ArchiveWriter) throws(StorageError) -> Int64 {
+        let message = "cannot export /\(entry.path)"
+        let size = entry.size
+        let copied = try system(message) { () throws(SystemCallError) -> Result<Int64, StorageError> in
+            let file = try parent.openFile(name)
+            let copied = Result { () throws(StorageError) -> Int64 in
+                var offset: Int64 = 0
+                while offset < size {
+                    let chunk = try system(message) { () throws(SystemCallError) in try file.read(count: Int(min(1 << 20, size - offset)), at: offset) }
+                    guard !chunk.isEmpty else { throw StorageError(.failedPrecondition, "\(message): it shrank while being exported") }
+                    try archive(failure, reading: false) { () throws(ArchiveError) in try writer.writeData(chunk) }
+                    offset += Int64(chunk.count)
+                }
+                return offset
+            }
+            file.close()
+            return copied
         }
+        return try copied.get()
     }
 }

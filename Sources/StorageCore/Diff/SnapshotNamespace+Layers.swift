@@ -12,36 +12,26 @@ extension SnapshotNamespace {
         guard snapshot.kind == .active else {
             throw StorageError(.failedPrecondition, "snapshot \(StorageError.quoted(key)) is \(snapshot.kind); a layer is applied to an active snapshot")
         }
-        let directory = try await mountFilesystem(key)
-        let applied: Result<ApplyResult, StorageError>
-        do throws(StorageError) {
-            applied = .success(try await engine.blocking { (_) throws(StorageError) -> ApplyResult in
+        return try await whileMounted(key) { (directory) async throws(StorageError) in
+            try await engine.blocking { (_) throws(StorageError) -> ApplyResult in
                 let result = try LayerApplier.apply(tar: fd, to: directory, options: options)
                 try system("cannot flush \(directory) to its device") { () throws(SystemCallError) in
                     try FileDescriptor.withOpened(directory, .directory) { (dir) throws(SystemCallError) in try dir.syncFilesystem() }
                 }
                 return result
-            })
-        } catch {
-            applied = .failure(error)
+            }
         }
-        do throws(StorageError) {
-            try await unmountFilesystem(key)
-        } catch {
-            if case .success = applied { throw error }
-        }
-        return try applied.get()
     }
 
     /// What the snapshot `key` changed against its parent (against an empty tree without one).
-    public func changes(_ key: String) async throws -> [LayerChange] {
+    public func changes(_ key: String) async throws(StorageError) -> [LayerChange] {
         try await withLayerAndParent(key) { (layer, parent) throws(StorageError) in try LayerComparison.changes(layer: layer, parent: parent) }
     }
 
     /// Writes the snapshot's changes against its parent to `fd` as an uncompressed OCI layer tar
     /// (Diff); `applyLayer` of it onto the parent gives the snapshot's tree back. Returns the bytes
     /// of file data in it.
-    public func exportLayer(_ key: String, to fd: Int32) async throws -> Int64 {
+    public func exportLayer(_ key: String, to fd: Int32) async throws(StorageError) -> Int64 {
         try await withLayerAndParent(key) { (layer, parent) throws(StorageError) in
             try LayerExporter.export(layer: layer, changes: try LayerComparison.changes(layer: layer, parent: parent), to: fd)
         }
@@ -50,15 +40,33 @@ extension SnapshotNamespace {
     /// Runs `body` on the executor with the snapshot and its parent mounted on the host.
     private func withLayerAndParent<T: Sendable>(
         _ key: String, _ body: @escaping @Sendable (String, String?) throws(StorageError) -> T
-    ) async throws -> T {
+    ) async throws(StorageError) -> T {
         let parent = try stat(key).parent
-        return try await withMountedSnapshot(key) { layer in
+        return try await whileMounted(key) { (layer) async throws(StorageError) -> T in
             guard let parent else {
                 return try await engine.blocking { (_) throws(StorageError) in try body(layer, nil) }
             }
-            return try await withMountedSnapshot(parent) { below in
+            return try await whileMounted(parent) { (below) async throws(StorageError) -> T in
                 try await engine.blocking { (_) throws(StorageError) in try body(layer, below) }
             }
         }
+    }
+
+    /// Runs `body` with the snapshot's filesystem mounted on the host (counted), unmounted again
+    /// whatever happens; a failure to unmount is reported unless `body` failed first.
+    private func whileMounted<T: Sendable>(_ key: String, _ body: (String) async throws(StorageError) -> T) async throws(StorageError) -> T {
+        let directory = try await mountFilesystem(key)
+        let result: Result<T, StorageError>
+        do throws(StorageError) {
+            result = .success(try await body(directory))
+        } catch {
+            result = .failure(error)
+        }
+        do throws(StorageError) {
+            try await unmountFilesystem(key)
+        } catch {
+            if case .success = result { throw error }
+        }
+        return try result.get()
     }
 }

@@ -1,10 +1,23 @@
+import KBSArchive
 import KBSDeviceMapper
 import KBSLMDB
 import KBSSystem
 
 /// The one place where failures of the C layers become engine errors: errno to code, LMDB
-/// conditions to code, device-mapper failures to code.
+/// conditions to code, device-mapper failures to code, libarchive failures to code.
 extension StorageError {
+    /// A tar stream the engine reads (a layer) that libarchive cannot: the input is at fault. One
+    /// the engine writes: the code follows libarchive's errno (a full disk, a closed pipe).
+    init(_ error: ArchiveError, _ message: String, reading: Bool) {
+        if reading {
+            self.init(.invalidArgument, "\(message): \(error.message)", remedy: .checkInput, cause: error)
+        } else {
+            let errno = Errno(rawValue: error.errno)
+            self.init(error.errno == 0 ? .internal : Self.code(for: errno), "\(message): \(error.message)",
+                      remedy: error.errno == 0 ? nil : Self.remedy(for: errno), cause: error)
+        }
+    }
+
     /// `message` says what the engine was doing; the code follows the errno.
     init(_ error: SystemCallError, _ message: String) {
         self.init(Self.code(for: error.errno), message, remedy: Self.remedy(for: error.errno), cause: error)
@@ -100,5 +113,16 @@ extension Optional {
     func or<E: Error>(_ fallback: () throws(E) -> Wrapped) throws(E) -> Wrapped {
         if let value = self { return value }
         return try fallback()
+    }
+}
+
+/// Runs a libarchive call on a tar stream the engine reads (`reading`) or writes, turning its
+/// failure into an engine error that says `message`.
+@discardableResult
+func archive<T>(_ message: @autoclosure () -> String, reading: Bool, _ body: () throws(ArchiveError) -> T) throws(StorageError) -> T {
+    do throws(ArchiveError) {
+        return try body()
+    } catch {
+        throw StorageError(error, message(), reading: reading)
     }
 }

@@ -125,9 +125,10 @@ extension Pool {
     }
 
     /// Deletes a device, waiting up to 30 s for a last user that still has it open (a device
-    /// whose detach was deferred: under emulation the kernel's own opens of a new block device
-    /// outlast the engine's 1 s wait). Destroying is rare and explicit; a user that keeps it open
-    /// longer gets the busy error.
+    /// whose detach was deferred, held a moment longer by an opener nothing else shows: seen in
+    /// the VM). The wait is here, not in the backend's delete: a remove meeting a device a guest
+    /// holds queues it at once; destroying is rare and explicit, and a user that keeps the device
+    /// open longer gets the busy error.
     private func deleteWhenClosed(_ id: UInt32) throws(StorageError) {
         var tries = 0
         while true {

@@ -8,8 +8,9 @@ import Testing
 @Suite("Layer import", .serialized, .enabled(if: BackendChoice.block != nil, "set KBS_ROOT_TESTS=1 (root) or KBS_DM_TESTS=1 (VM)"))
 struct LayerImportTests {
     private func apply(_ s: SnapshotNamespace, _ key: String, _ members: [LayerTar.Member], _ scratch: String) async throws -> ApplyResult {
-        let fd = try LayerTar.write(members, to: "\(scratch)/\(UUID().uuidString).tar")
-        defer { close(fd) }
+        let tar = "\(scratch)/\(UUID().uuidString).tar"
+        let fd = try LayerTar.write(members, to: tar)
+        defer { close(fd); unlink(tar) }
         return try await s.applyLayer(key, tar: fd)
     }
 

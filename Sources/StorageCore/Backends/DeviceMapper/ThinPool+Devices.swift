@@ -78,7 +78,8 @@ extension ThinPool {
     func deleteDevice(_ id: UInt32) throws(StorageError) {
         let name = thinName(id)
         if let info = try info(name) {
-            let gone = info.deferredRemove && !backgroundDeletion.load(ordering: .relaxed) ? try waitForRemoval(name) : false
+            let leaving = info.deferredRemove && info.openCount == 0
+            let gone = leaving && !backgroundDeletion.load(ordering: .relaxed) ? try waitForRemoval(name) : false
             if !gone {
                 throw StorageError(.busy, "device \(id) is still open\(info.deferredRemove ? " (removal deferred to its last close)" : ""); it is deleted once its user closes it",
                                    remedy: .release)

@@ -188,15 +188,9 @@ final class ThinPool: BlockBackend {
 
     /// Waits (up to 10 s) for the kernel to finish a deferred removal nobody holds up.
     func waitForRemoval(_ name: String) throws(StorageError) -> Bool {
-        // Up to 10 s for the kernel's teardown; an open seen meanwhile (a user that still has the
-        // device, or a passing reader such as blkid) gets 1 s to go away before the answer is no.
-        var openPolls = 0
         for _ in 0..<2000 {
             guard let info = try deviceMapper("cannot look up \(name)", { () throws(DeviceMapperError) in try DeviceMapper.info(name) }) else { return true }
-            if info.openCount > 0 {
-                openPolls += 1
-                if openPolls > 200 { return false }
-            }
+            if info.openCount > 0 { return false }
             Thread.sleep(forTimeInterval: 0.005)
         }
         return false

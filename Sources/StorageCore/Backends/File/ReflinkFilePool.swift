@@ -127,6 +127,8 @@ final class ReflinkFilePool: BlockBackend {
     @discardableResult
     func deactivate(_ id: UInt32, path: String) throws(StorageError) -> Bool {
         // Only a loop device that really is ours: paths in the store can be stale after a reboot.
+        // Looked at before the device is opened (an exclusive open of someone else's loop device
+        // could fail their mount), and again, by `detach`, with it open.
         try system("cannot detach \(path)") { () throws(SystemCallError) -> Bool in
             guard try LoopDevice.backingFile(of: path) == imagePath(id) else { return false }
             return try LoopDevice.detach(path, backedBy: imagePath(id))
