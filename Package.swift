@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .library(name: "StorageCore", targets: ["StorageCore"]),
         .library(name: "SnapshotterAdapter", targets: ["SnapshotterAdapter"]),
+        // The containers/storage graph driver's C ABI (Sources/CKataBlockDriver/kata_block_driver.h),
+        // self-contained: the Swift runtime is linked in, so it needs only libc and libstdc++.
+        .library(name: "kata-block-driver", type: .dynamic, targets: ["GraphDriverAdapter"]),
         .executable(name: "snapctl", targets: ["snapctl"]),
         .executable(name: "snapbench", targets: ["snapbench"]),
     ],
@@ -27,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CDeviceMapper", pkgConfig: "devmapper", providers: [.apt(["libdevmapper-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLinux"),
+        // The graph driver's C ABI: one hand-written header, which the adapter implements.
+        .systemLibrary(name: "CKataBlockDriver"),
         // libdevmapper logs through a variadic callback Swift cannot implement: a C trampoline.
         .target(name: "CDeviceMapperLog", dependencies: ["CDeviceMapper"]),
 
@@ -58,6 +63,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
+        ),
+        // containers/storage's graph driver as a C ABI: decode, call the core, map errors. No C library.
+        .target(
+            name: "GraphDriverAdapter",
+            dependencies: ["StorageCore", "CKataBlockDriver", .product(name: "Logging", package: "swift-log")],
+            // The Swift runtime and Foundation (which the engine uses) linked in; the group lets
+            // Foundation's own static parts resolve each other.
+            linkerSettings: [.unsafeFlags([
+                "-static-stdlib", "-Xlinker", "--start-group", "-lFoundation", "-lFoundationInternationalization", "-lFoundationEssentials",
+                "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCollections", "-l_FoundationCShims", "-Xlinker", "--end-group",
+            ])]
         ),
         .executableTarget(
             name: "snapctl",

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 status=0
 fail() { echo "check-layers: $*"; status=1; }
 
-frontends="Sources/StorageCore Sources/SnapshotterAdapter Sources/snapctl"
+frontends="Sources/StorageCore Sources/SnapshotterAdapter Sources/GraphDriverAdapter Sources/snapctl"
 c_imports=$(grep -rnE '^(@preconcurrency )?import (Glibc|Musl|Darwin|CLMDB|CDeviceMapper|CDeviceMapperLog|CLinux|CArchive)$' $frontends)
 [ -z "$c_imports" ] || fail "C imported outside the KBS* wrappers:"$'\n'"$c_imports"
 

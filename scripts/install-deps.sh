@@ -14,6 +14,9 @@ packages=(
   # the dm-thin stage: a qemu VM on Debian's kernel (it has device-mapper; this host's may not),
   # thin_ls/thin_delta for exact usage, dmsetup for the tests' independent look at the pool
   qemu-system-x86 linux-image-amd64 thin-provisioning-tools dmsetup cpio
+  # the containers/storage frontend: the Go library and its driver suite (GOPATH mode);
+  # ulikunitz-xz is a dependency of pkg/archive that the -dev package does not name
+  golang-github-containers-storage-dev golang-github-ulikunitz-xz-dev
 )
 
 missing=()

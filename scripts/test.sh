@@ -24,6 +24,10 @@ if [ "$(id -u)" -eq 0 ]; then
   Tests/containerd/run-suite.sh "$bin/snapctl"
   echo "== real containerd + runc on kata-block, beside another namespace of the same pool"
   Tests/containerd/run-containerd.sh "$bin/snapctl"
+  echo "== containers/storage's graphtest suite against the kata-block driver (file backend)"
+  Tests/containers-storage/run-graphtest.sh "$bin"
+  echo "== containers/storage's own CLI with the kata-block driver: layers, image, container, mounts, diff"
+  Tests/containers-storage/run-cli.sh "$bin"
   echo "== several processes on one pool: snapctl serve, containerd's client, two workers, one killed 20 times"
   Tests/Integration/multi-process.sh "$bin/snapctl" "$bin/kbs-stress" 60 20
   echo "== dm-thin, in a VM on Debian's kernel (this host's kernel has no device-mapper)"

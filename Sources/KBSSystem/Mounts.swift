@@ -2,12 +2,25 @@ import Glibc
 
 /// mount(2), umount2(2) and the mount table of this process's mount namespace.
 public enum Mounts {
-    /// Mounts `source` at `target`; `options` are the filesystem's own (data) options.
-    public static func mount(_ source: String, at target: String, type: String, readOnly: Bool, options: [String]) throws(SystemCallError) {
+    /// Mounts `source` at `target` with `flags` (and read-only with `readOnly`); `options` are the
+    /// filesystem's own (data) options.
+    public static func mount(
+        _ source: String, at target: String, type: String, readOnly: Bool, flags extra: MountFlags = [], options: [String]
+    ) throws(SystemCallError) {
         let data = options.joined(separator: ",")
-        let flags = UInt(readOnly ? MS_RDONLY : 0)
+        let flags = UInt(extra.union(readOnly ? .readOnly : []).rawValue)
         try syscall("mount(\(source), \(target), \(type))") {
             Glibc.mount(source, target, type, flags, data.isEmpty ? nil : data)
+        }
+    }
+
+    /// Changes the flags of the mount at `target` (MS_REMOUNT): going read-only flushes the
+    /// filesystem and fails with EBUSY while a file on it is open for writing.
+    public static func remount(_ target: String, readOnly: Bool, flags extra: MountFlags = [], options: [String]) throws(SystemCallError) {
+        let data = options.joined(separator: ",")
+        let flags = UInt(MS_REMOUNT) | UInt(extra.union(readOnly ? .readOnly : []).rawValue)
+        try syscall("mount(MS_REMOUNT, \(target))") {
+            Glibc.mount(nil, target, nil, flags, data.isEmpty ? nil : data)
         }
     }
 

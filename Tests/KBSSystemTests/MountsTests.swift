@@ -48,3 +48,16 @@ struct ProcessIdentityTests {
         #expect(try !gone.isAlive())
     }
 }
+
+@Suite("Mount option words")
+struct MountFlagsTests {
+    @Test("mount(8) words become flags, later words win, the rest stay filesystem options in order")
+    func parse() {
+        let parsed = MountFlags.parse(["ro,nosuid", "nodev", "noexec", "commit=5", "", "suid", "discard"])
+        #expect(parsed.flags == [.readOnly, .noDevices, .noExecute])
+        #expect(parsed.data == ["commit=5", "discard"])
+        #expect(MountFlags.parse(["ro", "rw", "defaults"]).flags == [])
+        #expect(MountFlags.parse(["noatime", "relatime", "norelatime"]).flags == [.noAccessTime])
+        #expect(MountFlags([.readOnly, .noSetuid, .noExecute]).words == ["ro", "nosuid", "noexec"])
+    }
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Builds a 3-layer OCI image archive from busybox-static, with no registry:
 layer 1: busybox and a base tree; layer 2: a whiteout (deleted file) and an opaque
-directory; layer 3: a file on top. Usage: make-image.py OUT.tar NAME:TAG"""
+directory; layer 3: a file on top.
+Usage: make-image.py OUT.tar NAME:TAG      an OCI image archive (containerd's `ctr image import`)
+       make-image.py --layers DIR          the three layer tars alone, DIR/layer-{1,2,3}.tar"""
 import hashlib, io, json, os, sys, tarfile, time
 
 BUSYBOX = "/bin/busybox"
@@ -67,8 +69,13 @@ def blob(out, data):
 
 
 def main():
-    path, ref = sys.argv[1], sys.argv[2]
     layers = [layer(b) for b in (layer1, layer2, layer3)]
+    if sys.argv[1] == "--layers":
+        for number, data in enumerate(layers, 1):
+            with open(os.path.join(sys.argv[2], f"layer-{number}.tar"), "wb") as f:
+                f.write(data)
+        return
+    path, ref = sys.argv[1], sys.argv[2]
     with tarfile.open(path, "w") as out:
         descriptors = []
         for data in layers:

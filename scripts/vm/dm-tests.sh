@@ -28,6 +28,13 @@ stage "containerd's SnapshotterSuite through the proxy against snapctl serve on 
 # One test at a time in the VM, and a bound on the stage: a hang shows as a failure with output.
 KBS_SUITE_BACKEND=dm-thin KBS_SUITE_PARALLEL=1 KBS_MANY_CALLS=40 quiet '^\s*--- |^(ok|FAIL|PASS)' timeout -k 10 900 Tests/containerd/run-suite.sh "$bin/snapctl" || failed=1
 
+stage "containers/storage's graphtest suite against the kata-block driver on dm-thin"
+KBS_DRIVER_OPTIONS="backend=dm-thin" KBS_SCRATCH=/tmp quiet '^\s*--- |^(ok|FAIL|PASS)' timeout -k 10 900 \
+  Tests/containers-storage/run-graphtest.sh "$bin" || failed=1
+
+stage "containers/storage's own CLI with the kata-block driver on dm-thin"
+KBS_BACKEND=dm-thin KBS_SCRATCH=/tmp timeout -k 10 600 Tests/containers-storage/run-cli.sh "$bin" || failed=1
+
 stage "real containerd + runc on dm-thin, beside another namespace of the same pool"
 KBS_BACKEND=dm-thin Tests/containerd/run-containerd.sh "$bin/snapctl" || failed=1
 

@@ -22,9 +22,10 @@ public struct LayerChange: Sendable, Equatable, Comparable, CustomStringConverti
 }
 
 /// Compares two directory trees (a layer and its parent, mounted), entry by entry, without
-/// reading file contents: an entry changed when its type, mode, owner, device number, mtime, size
-/// (not for directories), link target or extended attributes did, the rules containers/storage
-/// uses. A directory added brings its whole content as added; one deleted is one deletion.
+/// reading file contents: an entry changed when its type, mode, owner, device number, mtime and
+/// size (not for directories), link target or extended attributes did, the rules
+/// containers/storage uses; a directory with a change inside is modified too. A directory added
+/// brings its whole content as added; one deleted is one deletion.
 enum LayerComparison {
     static func changes(layer: String, parent: String?) throws(StorageError) -> [LayerChange] {
         try system("cannot compare \(layer) with \(parent ?? "an empty tree")") { () throws(SystemCallError) -> [LayerChange] in
@@ -44,22 +45,29 @@ enum LayerComparison {
             guard let entry = try layer.metadata(of: name) else { continue }
             let path = "\(prefix)/\(name)"
             let old = wasBelow.contains(name) ? try parent?.metadata(of: name) : nil
+            var reported = true
             if let old {
-                if try differs(name, entry, layer, old, parent!) { changes.append(LayerChange(path: path, kind: .modified)) }
+                reported = try differs(name, entry, layer, old, parent!)
+                if reported { changes.append(LayerChange(path: path, kind: .modified)) }
             } else {
                 changes.append(LayerChange(path: path, kind: .added))
             }
             guard entry.kind == .directory else { continue }
             let oldDirectory = old?.kind == .directory ? try parent!.subdirectory(name) : nil
+            let before = changes.count
             try compare(try layer.subdirectory(name), oldDirectory, path, &changes)
+            // A directory with changes inside is listed as modified too, so that a tar of the
+            // changes carries its mode and owner (what containers/storage does).
+            if !reported && changes.count > before { changes.append(LayerChange(path: path, kind: .modified)) }
         }
     }
 
     private static func differs(_ name: String, _ new: Directory.Metadata, _ layer: Directory,
                                 _ old: Directory.Metadata, _ parent: Directory) throws(SystemCallError) -> Bool {
+        // A directory's mtime and size say nothing reliable about it (they follow its entries).
         if new.kind != old.kind || new.permissions != old.permissions || new.uid != old.uid || new.gid != old.gid
-            || new.deviceMajor != old.deviceMajor || new.deviceMinor != old.deviceMinor || new.modified != old.modified
-            || (new.kind != .directory && new.size != old.size) {
+            || new.deviceMajor != old.deviceMajor || new.deviceMinor != old.deviceMinor
+            || (new.kind != .directory && (new.modified != old.modified || new.size != old.size)) {
             return true
         }
         if new.kind == .symbolicLink, try layer.linkTarget(of: name) != parent.linkTarget(of: name) { return true }

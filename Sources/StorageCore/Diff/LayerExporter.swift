@@ -10,9 +10,38 @@ enum LayerExporter {
     /// Returns the bytes of file data written.
     static func export(layer: String, changes: [LayerChange], to fd: Int32) throws(StorageError) -> Int64 {
         let writer = try archive(failure, reading: false) { () throws(ArchiveError) in try ArchiveWriter(fd: fd) }
+        var bytes: Int64 = 0
+        try visit(layer, changes) { (path, item) throws(StorageError) in
+            guard let (entry, parent, name) = item else {
+                try archive(failure, reading: false) { () throws(ArchiveError) in
+                    try writer.write(ArchiveEntry(path: path, kind: .regular, permissions: 0o644))
+                }
+                return
+            }
+            try archive(failure, reading: false) { () throws(ArchiveError) in try writer.write(entry) }
+            if entry.kind == .regular && entry.size > 0 { bytes += try copyData(of: name, in: parent, entry, to: writer) }
+        }
+        try archive(failure, reading: false) { () throws(ArchiveError) in try writer.finish() }
+        return bytes
+    }
+
+    /// The bytes of file data `export` would write for `changes`.
+    static func dataBytes(layer: String, changes: [LayerChange]) throws(StorageError) -> Int64 {
+        var bytes: Int64 = 0
+        try visit(layer, changes) { (_, item) throws(StorageError) in
+            if let (entry, _, _) = item, entry.kind == .regular { bytes += entry.size }
+        }
+        return bytes
+    }
+
+    /// Calls `body` for each change in path order: a deletion with its whiteout's path and nil,
+    /// anything else with its path, its tar header, the directory holding it and its name there.
+    private static func visit(
+        _ layer: String, _ changes: [LayerChange],
+        _ body: (String, (ArchiveEntry, Directory, String)?) throws(StorageError) -> Void
+    ) throws(StorageError) {
         let root = try system("cannot open \(layer)") { () throws(SystemCallError) in try Directory.open(layer) }
         var firstName: [UInt64: String] = [:]
-        var bytes: Int64 = 0
         // Siblings come together in path order: their directory is opened once for all of them.
         var open: (path: String, directory: Directory)?
         for change in changes.sorted() {
@@ -21,10 +50,7 @@ enum LayerExporter {
             let parentPath = parts.dropLast().joined(separator: "/")
             let name = String(parts.last ?? "")
             if change.kind == .deleted {
-                let whiteout = parentPath.isEmpty ? ".wh.\(name)" : "\(parentPath)/.wh.\(name)"
-                try archive(failure, reading: false) { () throws(ArchiveError) in
-                    try writer.write(ArchiveEntry(path: whiteout, kind: .regular, permissions: 0o644))
-                }
+                try body(parentPath.isEmpty ? ".wh.\(name)" : "\(parentPath)/.wh.\(name)", nil)
                 continue
             }
             let parent: Directory
@@ -35,11 +61,8 @@ enum LayerExporter {
                 open = (parentPath, parent)
             }
             guard let entry = try describe(name, in: parent, as: relative, &firstName) else { continue }
-            try archive(failure, reading: false) { () throws(ArchiveError) in try writer.write(entry) }
-            if entry.kind == .regular && entry.size > 0 { bytes += try copyData(of: name, in: parent, entry, to: writer) }
+            try body(relative, (entry, parent, name))
         }
-        try archive(failure, reading: false) { () throws(ArchiveError) in try writer.finish() }
-        return bytes
     }
 
     /// The tar header of the entry `name` (at `relative` in the layer); nil for one gone since

@@ -41,6 +41,13 @@ public struct SnapshotNamespace: Sendable {
         try await engine.changing { (pool) throws(StorageError) in try pool.commit(committedName, key: key, in: name, labels: labels) }
     }
 
+    /// Makes the active snapshot `key` committed under its own name, even while it is mounted on
+    /// the host (the mount becomes read-only): containers/storage's layer about to become a parent.
+    public func freeze(_ key: String) async throws(StorageError) {
+        let name = name
+        try await engine.changing { (pool) throws(StorageError) in try pool.freeze(key, in: name) }
+    }
+
     /// Removes the snapshot `key` and deletes its device. Refused while it has children or is
     /// mounted. With `deferDeviceDeletion` the snapshot is gone when this returns and its device
     /// is deleted by the next `StorageEngine.maintain` (containerd's async remove).
@@ -95,11 +102,13 @@ public struct SnapshotNamespace: Sendable {
         return try await engine.blocking { (pool) throws(StorageError) in try pool.deviceUsage(key, in: name) }
     }
 
-    /// Mounts the snapshot's filesystem on the host (read-only unless it is active) and returns
-    /// the directory; counted across processes, so every call needs one `unmountFilesystem`.
-    public func mountFilesystem(_ key: String) async throws(StorageError) -> String {
+    /// Mounts the snapshot's filesystem on the host (read-only unless it is active and `options`
+    /// do not say `ro`) and returns the directory; counted across processes, so every call needs
+    /// one `unmountFilesystem`. `options` are mount(8) words (`nosuid,nodev,noexec`, filesystem
+    /// options); the call that mounts applies them, later ones share that mount.
+    public func mountFilesystem(_ key: String, options: [String] = []) async throws(StorageError) -> String {
         let name = name
-        return try await engine.changing { (pool) throws(StorageError) in try pool.mountFilesystem(key, in: name) }
+        return try await engine.changing { (pool) throws(StorageError) in try pool.mountFilesystem(key, in: name, options: options) }
     }
 
     /// Drops one host mount of the snapshot; the last one unmounts it, from whichever process calls it.

@@ -13,10 +13,13 @@ extension Pool {
         var moving: [DeviceRecord] { countOnly ? [] : [device] }
     }
 
-    /// Mounts the snapshot's filesystem (read-only unless it is active) and returns the directory.
-    /// Counted: every call needs one `unmountFilesystem`. A recorded mount that is no longer there
-    /// (unmounted behind the engine's back) is made again.
-    func mountFilesystem(_ key: String, in namespace: String) throws(StorageError) -> String {
+    /// Mounts the snapshot's filesystem (read-only unless it is active and `options` do not say
+    /// `ro`) and returns the directory. `options` are mount(8) words (`nosuid,nodev,noexec`...);
+    /// the first caller's apply, later callers share its mount. Counted: every call needs one
+    /// `unmountFilesystem`. A recorded mount that is no longer there (unmounted behind the
+    /// engine's back) is made again, as it was.
+    func mountFilesystem(_ key: String, in namespace: String, options: [String] = []) throws(StorageError) -> String {
+        let requested = MountFlags.parse(options)
         guard backend.providesBlockDevices else {
             throw StorageError(.unavailable, "the \(backend.kind) backend has no mountable devices")
         }
@@ -39,9 +42,10 @@ extension Pool {
                     return MountPlan(device: device, previous: previous, countOnly: true)
                 }
             } else {
-                let readOnly = snapshot.kind != .active || previous.readOnly
+                let readOnly = snapshot.kind != .active || previous.readOnly || requested.flags.contains(.readOnly)
                 device.hostMount = HostMount(directory: "\(mountsDirectory)/\(snapshot.id)", count: 1, readOnly: readOnly,
-                                             detachAfter: previous.state != .active)
+                                             detachAfter: previous.state != .active,
+                                             flags: requested.flags.subtracting(.readOnly), options: requested.data)
             }
             guard device.state.canMove(to: .mounting) else {
                 throw StorageError(.failedPrecondition, "the device of \(StorageError.quoted(key)) is \(device.state) and cannot be mounted", remedy: .checkPool)
@@ -133,8 +137,8 @@ extension Pool {
         try system("cannot mount \(path) at \(mount.directory)") { () throws(SystemCallError) in
             try Files.makeDirectory(mount.directory)
             if try !Mounts.isMountPoint(mount.directory) {
-                try Mounts.mount(path, at: mount.directory, type: filesystem.rawValue, readOnly: mount.readOnly,
-                                 options: filesystem.dataOptions(readOnly: mount.readOnly))
+                try Mounts.mount(path, at: mount.directory, type: filesystem.rawValue, readOnly: mount.readOnly, flags: mount.flags,
+                                 options: filesystem.dataOptions(readOnly: mount.readOnly) + mount.options)
             }
         }
     }

@@ -39,16 +39,7 @@ extension Pool {
             CrashPoint.commitAfterDetach.hit()
             return deferred
         } finish: { (plan, deferred, txn) throws(StorageError) in
-            var committed = plan.snapshot
-            committed.name = name
-            committed.kind = .committed
-            // A committed snapshot is new to containerd: created and updated now.
-            committed.created = WallClock.nanosecondsSinceEpoch()
-            committed.updated = committed.created
-            committed.labels = labels
-            try txn.unindexName(namespace, key, id: plan.snapshot.id)
-            try txn.indexName(namespace, name, id: plan.snapshot.id)
-            try txn.putSnapshot(committed)
+            try putCommitted(plan.snapshot, as: name, labels: labels, txn)
             var inactive = plan.device
             try inactive.move(to: .inactive, path: deferred ? plan.device.path : nil)
             try txn.putDevice(inactive)
@@ -58,6 +49,22 @@ extension Pool {
             try txn.putDevice(plan.previous)
         }
         logger.debug("snapshot committed", metadata: ["namespace": "\(namespace)", "key": "\(StorageError.quoted(key))", "name": "\(StorageError.quoted(name))"])
+    }
+
+    /// Writes `snapshot` (active) as the committed snapshot `name`, renamed in its namespace's index.
+    func putCommitted(_ snapshot: SnapshotRecord, as name: String, labels: [String: String], _ txn: borrowing GraphTransaction) throws(StorageError) {
+        var committed = snapshot
+        committed.name = name
+        committed.kind = .committed
+        // A committed snapshot is new to containerd: created and updated now.
+        committed.created = WallClock.nanosecondsSinceEpoch()
+        committed.updated = committed.created
+        committed.labels = labels
+        if name != snapshot.name {
+            try txn.unindexName(snapshot.namespace, snapshot.name, id: snapshot.id)
+            try txn.indexName(snapshot.namespace, name, id: snapshot.id)
+        }
+        try txn.putSnapshot(committed)
     }
 
     /// For a rollback: attaches `previous` again when it was attached and is not any more;

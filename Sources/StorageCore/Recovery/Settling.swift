@@ -39,7 +39,8 @@ extension Pool {
         if let mount = device.hostMount {
             let mounted = try system("cannot read the mount table") { () throws(SystemCallError) in try Mounts.isMountPoint(mount.directory) }
             if device.state == .unmounting && mounted {
-                keptMount = HostMount(directory: mount.directory, count: 1, readOnly: mount.readOnly, detachAfter: mount.detachAfter)
+                keptMount = mount
+                keptMount?.count = 1
             } else {
                 var leaving = mount
                 leaving.detachAfter = false  // the attachment is settled below

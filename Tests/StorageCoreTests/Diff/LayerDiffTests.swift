@@ -41,7 +41,7 @@ struct LayerDiffTests {
                         LayerTar.file("var/.wh..wh..opq", ""), LayerTar.link("etc/link", to: "../usr/bin/tool")], to: layer, scratch: outer)
         let changes = try LayerComparison.changes(layer: layer, parent: parent)
         #expect(changes.map(\.description) == [
-            "C /etc", "D /etc/a", "A /etc/c", "A /etc/link", "C /usr/bin", "C /usr/bin/tool", "A /usr/bin/tool-alias",
+            "C /etc", "D /etc/a", "A /etc/c", "A /etc/link", "C /usr", "C /usr/bin", "C /usr/bin/tool", "A /usr/bin/tool-alias",
             "C /var", "D /var/log",
         ])
         #expect(try LayerComparison.changes(layer: parent, parent: parent) == [])

@@ -23,7 +23,8 @@ struct RecordCodingTests {
         let records = [
             DeviceRecord(id: 1, snapshotID: 0, originID: 0, sizeBytes: 10 << 30, state: .inactive),
             DeviceRecord(id: 2, snapshotID: 5, originID: 1, sizeBytes: 1 << 30, state: .mounting, readOnly: true, path: "/dev/loop3",
-                         owner: owner, hostMount: HostMount(directory: "/var/lib/kata-block/mounts/5", count: 3, readOnly: true, detachAfter: true)),
+                         owner: owner, hostMount: HostMount(directory: "/var/lib/kata-block/mounts/5", count: 3, readOnly: true, detachAfter: true,
+                                                             flags: [.noSetuid, .noExecute], options: ["discard", "commit=5"])),
             DeviceRecord(id: 3, snapshotID: 6, originID: 1, sizeBytes: 1, state: .faulty, fault: "remove: EIO; undoing it: EIO"),
         ]
         for record in records {

@@ -2,7 +2,7 @@ import KBSSystem
 
 /// A backend device as stored, in the same transaction as the snapshot that owns it.
 struct DeviceRecord: Sendable, Equatable {
-    static let formatVersion: UInt8 = 2
+    static let formatVersion: UInt8 = 3
 
     var id: UInt32
     /// Owning snapshot's stored id; 0 for the pool's base device and orphans being deleted.
@@ -73,14 +73,17 @@ struct DeviceRecord: Sendable, Equatable {
             w.write(hostMount.count)
             w.write(hostMount.readOnly)
             w.write(hostMount.detachAfter)
+            w.write(hostMount.flags.rawValue)
+            w.write(hostMount.options.joined(separator: ","))
         }
         return w.bytes
     }
 
-    /// Decodes format 2, or with `legacy` format 1 (schema 1: no owner, no host mount).
+    /// Decodes formats 2 (host mounts without flags) and 3, or with `legacy` format 1 (schema 1: no
+    /// owner, no host mount).
     init(decoding raw: UnsafeRawBufferPointer, legacy: Bool = false) throws(StorageError) {
         var r = RecordReader(raw, what: "device")
-        let version = try r.version(legacy ? 1...2 : 2...2)
+        let version = try r.version(legacy ? 1...3 : 2...3)
         id = try r.read()
         snapshotID = try r.read()
         originID = try r.read()
@@ -97,7 +100,12 @@ struct DeviceRecord: Sendable, Equatable {
             owner = ProcessIdentity(bootID: try r.readString(), pid: try r.read(), startTime: try r.read())
         }
         if try r.readFlag() {
-            hostMount = HostMount(directory: try r.readString(), count: try r.read(), readOnly: try r.readFlag(), detachAfter: try r.readFlag())
+            var mount = HostMount(directory: try r.readString(), count: try r.read(), readOnly: try r.readFlag(), detachAfter: try r.readFlag())
+            if version >= 3 {
+                mount.flags = MountFlags(rawValue: try r.read())
+                mount.options = try r.readString().split(separator: ",").map(String.init)
+            }
+            hostMount = mount
         }
     }
 }
@@ -110,4 +118,8 @@ struct HostMount: Sendable, Equatable {
     var readOnly: Bool
     /// The device was attached for this mount and is detached again when it goes.
     var detachAfter: Bool
+    /// What the first caller asked for besides read-only (nosuid, nodev, noexec, atime words).
+    var flags: MountFlags = []
+    /// Filesystem options the first caller asked for, after the engine's own.
+    var options: [String] = []
 }
