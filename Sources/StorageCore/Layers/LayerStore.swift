@@ -21,7 +21,13 @@ public struct LayerStore: Sendable {
     /// mode 0555; `writable` marks a container layer. `size` grows its device and filesystem.
     public func create(_ id: String, parent: String?, writable: Bool, size: UInt64? = nil) async throws(StorageError) {
         let labels = [Self.kindLabel: writable ? "container" : "layer"]
-        if let parent { try await freeze(parent) }
+        if let parent {
+            // Refused before the parent is frozen, so that a refused call changes nothing.
+            if let size, let below = try snapshots.inspect(parent).device?.sizeBytes, size < below {
+                throw StorageError(.invalidArgument, "a layer of \(ByteCount.format(Int64(size))) cannot hold its parent's \(ByteCount.format(Int64(below))); layers only grow")
+            }
+            try await freeze(parent)
+        }
         _ = try await snapshots.prepare(id, parent: parent, labels: labels, size: size)
         guard parent == nil else { return }
         do throws(StorageError) {

@@ -7,18 +7,23 @@ package graphdriver_test
 // KBS_DRIVER_OPTIONS (space-separated KEY=VALUE), e.g. "backend=dm-thin" in the VM.
 
 import (
+	"archive/tar"
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	kata "kata-block/graphdriver"
 
 	graphdriver "github.com/containers/storage/drivers"
 	"github.com/containers/storage/drivers/graphtest"
+	"github.com/containers/storage/types"
 )
 
 func driverOptions() []string {
@@ -49,6 +54,150 @@ func TestGraphtest(t *testing.T) {
 	t.Run("Changes", func(t *testing.T) { graphtest.DriverTestChanges(t, kata.Name, options...) })
 	t.Run("Echo", func(t *testing.T) { graphtest.DriverTestEcho(t, kata.Name, options...) })
 	t.Run("Size", func(t *testing.T) { testSize(t, held) })
+	t.Run("BadInput", func(t *testing.T) { testBadInput(t, held) })
+	t.Run("ReencodeDiff", func(t *testing.T) { testReencodeDiff(t, held) })
+}
+
+// testReencodeDiff: what buildah does to a container's Diff in `podman commit` (read every header
+// with Go's archive/tar, clear the owner names, write it back) gives a stream of exactly the same
+// length, for nanosecond times, long and non-ASCII names, long link targets, big ids and xattrs.
+func testReencodeDiff(t *testing.T, driver graphdriver.Driver) {
+	if err := driver.Create("reencode", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	defer driver.Remove("reencode")
+	root, err := driver.Get("reencode", graphdriver.MountOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("d", 60) + "/" + strings.Repeat("f", 80)
+	for _, dir := range []string{"etc", strings.Repeat("d", 60)} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := []string{"etc/plain", long, strings.Repeat("g", 120), "etc/caf\u00e9", "etc/owned", "etc/attr"}
+	for _, name := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(strings.Repeat("t", 150), filepath.Join(root, "etc/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(root, "etc/owned"), 3000000, 3000000); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setxattr(filepath.Join(root, "etc/attr"), "user.kata", []byte("v\x00\x01"), 0); err != nil {
+		t.Logf("no user xattrs here: %v", err)
+	}
+	stamp := time.Unix(1700000000, 123456789)
+	if err := os.Chtimes(filepath.Join(root, "etc/plain"), stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+	if err := driver.Put("reencode"); err != nil {
+		t.Fatal(err)
+	}
+	diff, err := driver.Diff("reencode", nil, "", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	original, err := io.ReadAll(diff)
+	diff.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := tar.NewReader(bytes.NewReader(original))
+	var again bytes.Buffer
+	writer := tar.NewWriter(&again)
+	members := 0
+	for {
+		header, err := reader.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		members++
+		header.Uname, header.Gname = "", ""
+		if err := writer.WriteHeader(header); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(writer, reader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writer.Close()
+	if members < len(files)+3 {
+		t.Errorf("the diff holds %d members, want at least %d", members, len(files)+3)
+	}
+	if again.Len() != len(original) {
+		t.Errorf("archive/tar re-encodes the %d-byte diff in %d bytes (buildah: inconsistent layer size)", len(original), again.Len())
+	}
+}
+
+// testBadInput: each refusal is the containers/storage error callers test for, and changes nothing.
+func testBadInput(t *testing.T, driver graphdriver.Driver) {
+	expect := func(what string, err error, targets ...error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: accepted", what)
+			return
+		}
+		for _, target := range targets {
+			if !errors.Is(err, target) {
+				t.Errorf("%s: %v is not %v", what, err, target)
+			}
+		}
+		t.Logf("%s: %v", what, err)
+	}
+	_, err := driver.Get("no-such-layer", graphdriver.MountOpts{})
+	expect("Get of an unknown layer", err, graphdriver.ErrLayerUnknown, types.ErrLayerUnknown)
+	expect("Create on a missing parent", driver.Create("orphan", "no-such-parent", nil), graphdriver.ErrLayerUnknown)
+	if driver.Exists("orphan") {
+		t.Error("a refused Create left its layer")
+	}
+	expect("Remove of an unknown layer", driver.Remove("no-such-layer"), graphdriver.ErrLayerUnknown)
+
+	if err := driver.Create("big", "", &graphdriver.CreateOpts{StorageOpt: map[string]string{"size": "1G"}}); err != nil {
+		t.Fatal(err)
+	}
+	defer driver.Remove("big")
+	expect("Create of an existing id", driver.Create("big", "", nil), types.ErrDuplicateID)
+	expect("a child smaller than its parent", driver.Create("small", "big", &graphdriver.CreateOpts{StorageOpt: map[string]string{"size": "600M"}}),
+		syscall.EINVAL)
+	if metadata, err := driver.Metadata("big"); err != nil || metadata["Kind"] != "active" {
+		t.Errorf("a refused child changed its parent: %v %v", metadata, err)
+	}
+	if _, err := driver.Get("big", graphdriver.MountOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("Remove of a mounted layer", driver.Remove("big"), syscall.EBUSY)
+	if err := driver.Put("big"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A hostile tar: a name climbing out of the layer. Refused; nothing outside is written.
+	outside := filepath.Join(os.TempDir(), "kbs-escaped")
+	os.Remove(outside)
+	var tarball bytes.Buffer
+	writer := tar.NewWriter(&tarball)
+	content := []byte("escaped")
+	writer.WriteHeader(&tar.Header{Name: "../../../../../../../../" + outside, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+	writer.Write(content)
+	writer.Close()
+	if err := driver.Create("hostile", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = driver.ApplyDiff("hostile", "", graphdriver.ApplyDiffOpts{Diff: &tarball})
+	expect("ApplyDiff of a tar climbing out of the layer", err, syscall.EINVAL)
+	if _, statErr := os.Stat(outside); statErr == nil {
+		t.Errorf("the hostile tar wrote %s", outside)
+	}
+	if err := driver.Remove("hostile"); err != nil {
+		t.Errorf("the layer a hostile tar was refused for cannot be removed: %v", err)
+	}
 }
 
 // testSize: a size option makes the device that big, writing past it gets ENOSPC, and the

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# A real containers/storage client: Debian's podman 4.3.1 rebuilt with the kata-block driver
+# (contrib/podman/build-podman.sh), on this host's runc. Loads a 3-layer image (a whiteout, an
+# opaque directory), runs it with --rm (its / is our block device), runs one detached and waits
+# for it (mounted while it runs, unmounted by conmon's cleanup process after), podman diff,
+# commit and a run of the committed image, then removes everything: nothing may be left. Root.
+#   run-podman.sh BIN_DIR        (BIN_DIR holds snapctl and libkata-block-driver.so)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bin=$(realpath "${1:?usage: run-podman.sh BIN_DIR}")
+podman=$("$repo/contrib/podman/build-podman.sh" "$bin")
+snapctl="$bin/snapctl"
+scratch=$(mktemp -d "${KBS_SCRATCH:-/var/tmp}/kbs-podman.XXXXXX")
+graph="$scratch/graph" run="$scratch/run" state="$scratch/graph/kata-block"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+# What this host's podman needs (runc on hybrid cgroups, no CAP_SYS_RESOURCE): the test's own
+# containers.conf, not the driver's business.
+cat > "$scratch/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+export CONTAINERS_CONF="$scratch/containers.conf" SWIFT_BACKTRACE=enable=no
+P() {
+  "$podman" --root "$graph" --runroot "$run" --storage-driver kata-block \
+    --storage-opt kata-block.default_size=1GiB --storage-opt kata-block.file.pool_size=16GiB "$@"
+}
+finish() {
+  local rc=$?
+  P rm -af >/dev/null 2>&1 || true
+  P rmi -af >/dev/null 2>&1 || true
+  "$snapctl" pool destroy --state-dir "$state" --force >/dev/null 2>&1 || true
+  rm -rf "$scratch"
+  exit "$rc"
+}
+trap finish EXIT
+# Host mounts of our layers, and the devices under them.
+layer_mounts() { awk -v s="$state/mounts/" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo; }
+
+python3 "$here/../containerd/make-image.py" "$scratch/image.tar" kbs-test:latest
+P load -q -i "$scratch/image.tar" >/dev/null
+image=$(P images -q | head -1)
+[ -n "$image" ] && pass "podman loaded the 3-layer image ($image)" || fail "no image after podman load"
+
+out=$(P run --rm "$image" /bin/sh -c 'cat /etc/motd; ls /data/dir; test -e /etc/removeme || echo whiteout-applied; grep " / " /proc/mounts')
+echo "$out" | sed 's/^/    /'
+root_line=$(echo "$out" | grep ' / ' | head -1)
+case "$root_line" in
+  /dev/loop*" / ext4 "*|/dev/mapper/*" / ext4 "*) pass "the container's / is our block device: $root_line" ;;
+  *) fail "the container's / is not one of our block devices: $root_line" ;;
+esac
+echo "$out" | grep -qx 'layer one' && echo "$out" | grep -qx new && echo "$out" | grep -qx whiteout-applied \
+  && pass "podman run --rm printed from the image: the layers, the whiteout and the opaque directory" || fail "podman run output: $out"
+[ -z "$(layer_mounts)" ] && pass "nothing is mounted after run --rm" || fail "mounted after run --rm: $(layer_mounts)"
+
+container=$(P run -d "$image" /bin/sh -c 'echo from-the-container > /written; sleep 4')
+sleep 1
+mounted=$(layer_mounts | wc -l)
+[ "$mounted" -ge 1 ] && pass "the detached container's layer is mounted while it runs" || fail "nothing mounted while the container runs"
+code=$(P wait "$container")
+[ "$code" = 0 ] && pass "podman wait: exit code 0" || fail "podman wait: $code"
+for _ in $(seq 1 50); do [ -z "$(layer_mounts)" ] && break; sleep 0.2; done
+[ -z "$(layer_mounts)" ] && pass "conmon's cleanup process unmounted it after the exit" || fail "still mounted after the exit: $(layer_mounts)"
+changes=$(P diff "$container" | tr '\n' ' ')
+case " $changes" in *" A /written "*) pass "podman diff: $changes" ;; *) fail "podman diff: $changes" ;; esac
+P commit -q "$container" kbs-committed >/dev/null
+out=$(P run --rm kbs-committed /bin/cat /written)
+[ "$out" = from-the-container ] && pass "the committed image runs and holds the container's write" || fail "committed image: $out"
+P rm "$container" >/dev/null
+P rmi -a -f >/dev/null
+left=$("$snapctl" snapshot ls --state-dir "$state" --format json --namespace containers-storage | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$left" = 0 ] && pass "podman rmi: no layer or device left in the pool" || fail "$left snapshots left after rmi"
+"$snapctl" pool destroy --state-dir "$state" --force >/dev/null
+mounts=$(grep -c " $scratch" /proc/self/mountinfo || true)
+loops=$(losetup -a | grep -c "$scratch" || true)
+[ "$mounts" = 0 ] && [ "$loops" = 0 ] && pass "no mount or loop device is left" || fail "$mounts mounts and $loops loop devices are left"
+[ "$failures" -eq 0 ] && echo "podman on kata-block: all passed" || { echo "podman on kata-block: $failures failed"; exit 1; }
