@@ -6,8 +6,12 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 modprobe loop 2>/dev/null || true
 swift build -c release --product snapctl
+swift build -c release --product kata-block-driver
 echo "== 1. the engine alone: a pool, a 3-layer chain through real mounts, shared extents"
 scripts/demo.sh .build/release/snapctl
 echo
 echo "== 2. containerd: snapctl serve as a proxy snapshotter, an image unpacked onto block devices, a container run"
 Tests/containerd/run-containerd.sh .build/release/snapctl
+echo
+echo "== 3. podman (Debian's, rebuilt with the kata-block driver): the same image loaded and run from one of our block devices"
+Tests/containers-storage/run-podman.sh .build/release

@@ -28,8 +28,10 @@ if [ "$(id -u)" -eq 0 ]; then
   Tests/containers-storage/run-graphtest.sh "$bin"
   echo "== containers/storage's own CLI with the kata-block driver: layers, image, container, mounts, diff"
   Tests/containers-storage/run-cli.sh "$bin"
-  echo "== podman (Debian's, rebuilt with the driver) on kata-block: load, run, detached run, diff, commit, rmi"
+  echo "== podman (Debian's, rebuilt with the driver) on kata-block: load, run, detached run, diff, commit, skopeo copy, rmi"
   Tests/containers-storage/run-podman.sh "$bin"
+  echo "== containerd and podman on one pool at once: each its own namespace, the daemon killed between, each one's GC leaves the other's"
+  Tests/containers-storage/run-both.sh "$bin"
   echo "== several processes on one pool: snapctl serve, containerd's client, two workers, one killed 20 times"
   Tests/Integration/multi-process.sh "$bin/snapctl" "$bin/kbs-stress" 60 20
   echo "== dm-thin, in a VM on Debian's kernel (this host's kernel has no device-mapper)"

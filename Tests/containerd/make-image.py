@@ -2,7 +2,9 @@
 """Builds a 3-layer OCI image archive from busybox-static, with no registry:
 layer 1: busybox and a base tree; layer 2: a whiteout (deleted file) and an opaque
 directory; layer 3: a file on top.
-Usage: make-image.py OUT.tar NAME:TAG      an OCI image archive (containerd's `ctr image import`)
+Usage: make-image.py OUT.tar NAME:TAG [LAYER.tar ...]
+                                           an OCI image archive (containerd's `ctr image import`,
+                                           `podman load`), with the given layer tars on top
        make-image.py --layers DIR          the three layer tars alone, DIR/layer-{1,2,3}.tar"""
 import hashlib, io, json, os, sys, tarfile, time
 
@@ -76,6 +78,9 @@ def main():
                 f.write(data)
         return
     path, ref = sys.argv[1], sys.argv[2]
+    for extra in sys.argv[3:]:
+        with open(extra, "rb") as f:
+            layers.append(f.read())
     with tarfile.open(path, "w") as out:
         descriptors = []
         for data in layers:

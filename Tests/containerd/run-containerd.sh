@@ -15,69 +15,21 @@ ok() { passed=$((passed + 1)); echo "ok   - $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
+source "$here/daemons.sh"
 cleanup() {
-  [ -n "${ctr_pid:-}" ] && kill "$ctr_pid" 2>/dev/null && wait "$ctr_pid" 2>/dev/null
-  [ -n "${kbs_pid:-}" ] && kill -TERM "$kbs_pid" 2>/dev/null && wait "$kbs_pid" 2>/dev/null
+  stop_daemons
   for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
   "$snapctl" pool destroy --force -q --state-dir "$work/kbs" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# What the backend itself holds, looked at directly (not through our API).
-backend_devices() {
-  if [ "$backend" = dm-thin ]; then
-    local meta
-    meta=/dev/$(sed -n 's/^DEVNAME=//p' "/sys/dev/block/$(dmsetup table "$pool" | awk '{print $4}')/uevent")
-    # The daemon takes the pool's one metadata snapshot for a moment now and then (Usage, Cleanup).
-    for _ in $(seq 50); do dmsetup message "$pool" 0 reserve_metadata_snap 2>/dev/null && break; sleep 0.1; done
-    thin_ls -m --no-headers -o DEV "$meta" | wc -l
-    dmsetup message "$pool" 0 release_metadata_snap
-  else
-    find "$work/kbs/pool" -name 'dev-*.img' | wc -l
-  fi
-}
-attached_devices() {
-  if [ "$backend" = dm-thin ]; then
-    dmsetup ls | grep -c "^$pool-thin-" || true
-  else
-    losetup -a | grep -c "$work/kbs/pool/.*dev-" || true
-  fi
-}
-
 # 1. The snapshotter daemon.
-cat > "$work/kbs.toml" <<TOML
-backend = "$backend"
-default_size = "2GiB"
-[file]
-pool_size = "16GiB"
-[dm_thin]
-pool_name = "$pool"
-data_size = "8GiB"
-TOML
-"$snapctl" serve --config "$work/kbs.toml" --state-dir "$work/kbs" --socket "$work/kbs.sock" > "$work/kbs.log" 2>&1 &
-kbs_pid=$!
-for _ in $(seq 300); do [ -S "$work/kbs.sock" ] && break; sleep 0.05; done
+start_kata_block
 check "snapctl serve listens on its socket, mode 0600" test "$(stat -c %a "$work/kbs.sock" 2>/dev/null)" = 600
 
 # 2. containerd with its own root, state and socket, and kata-block as a proxy plugin.
-cat > "$work/containerd.toml" <<TOML
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[proxy_plugins.kata-block]
-  type = "snapshot"
-  address = "$work/kbs.sock"
-TOML
-containerd --config "$work/containerd.toml" > "$work/containerd.log" 2>&1 &
-ctr_pid=$!
-for _ in $(seq 300); do [ -S "$work/containerd.sock" ] && break; sleep 0.05; done
-ctr() { command ctr --address "$work/containerd.sock" --namespace kbs-test "$@"; }
+start_containerd
 check "containerd is up" ctr version
 
 # 3. Import the image: containerd unpacks it through our snapshotter.
@@ -128,12 +80,7 @@ check "garbage collection left the other namespace's snapshots (got: $others)" t
 attached=$(attached_devices)
 check "only the other namespace's container device is attached (got $attached)" test "$attached" -eq 1
 check "the other namespace's snapshots are removed by their own frontend" s snapshot rm other-container other-layer
-for _ in $(seq 50); do remaining=$(backend_devices); [ "$remaining" -eq 1 ] && break; sleep 0.2; done
-check "only the pool's base device remains (got $remaining)" test "$remaining" -eq 1
-check "snapctl fsck: the pool is consistent" "$snapctl" fsck -q --state-dir "$work/kbs"
-
-kill -TERM "$kbs_pid"; wait "$kbs_pid"; rc=$?; kbs_pid=
-check "snapctl serve exits 0 on SIGTERM" test "$rc" -eq 0
+check_pool_settled_and_stop
 if [ "$failed" -gt 0 ]; then
   echo "--- snapctl serve log"; tail -30 "$work/kbs.log"; echo "--- containerd log"; tail -30 "$work/containerd.log"
 fi

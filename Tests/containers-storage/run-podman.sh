@@ -3,34 +3,21 @@
 # (contrib/podman/build-podman.sh), on this host's runc. Loads a 3-layer image (a whiteout, an
 # opaque directory), runs it with --rm (its / is our block device), runs one detached and waits
 # for it (mounted while it runs, unmounted by conmon's cleanup process after), podman diff,
-# commit and a run of the committed image, then removes everything: nothing may be left. Root.
+# commit and a run of the committed image; skopeo (rebuilt with the driver too) copies the image
+# from an OCI layout directory into containers-storage and podman runs the copy; then it removes
+# everything: nothing may be left. Root.
 #   run-podman.sh BIN_DIR        (BIN_DIR holds snapctl and libkata-block-driver.so)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bin=$(realpath "${1:?usage: run-podman.sh BIN_DIR}")
-podman=$("$repo/contrib/podman/build-podman.sh" "$bin")
 snapctl="$bin/snapctl"
 scratch=$(mktemp -d "${KBS_SCRATCH:-/var/tmp}/kbs-podman.XXXXXX")
-graph="$scratch/graph" run="$scratch/run" state="$scratch/graph/kata-block"
+trap 'rm -rf "$scratch"' EXIT
+source "$here/podman-env.sh"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
-# What this host's podman needs (runc on hybrid cgroups, no CAP_SYS_RESOURCE): the test's own
-# containers.conf, not the driver's business.
-cat > "$scratch/containers.conf" <<'CONF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-export CONTAINERS_CONF="$scratch/containers.conf" SWIFT_BACKTRACE=enable=no
-P() {
-  "$podman" --root "$graph" --runroot "$run" --storage-driver kata-block \
-    --storage-opt kata-block.default_size=1GiB --storage-opt kata-block.file.pool_size=16GiB "$@"
-}
 finish() {
   local rc=$?
   P rm -af >/dev/null 2>&1 || true
@@ -40,8 +27,6 @@ finish() {
   exit "$rc"
 }
 trap finish EXIT
-# Host mounts of our layers, and the devices under them.
-layer_mounts() { awk -v s="$state/mounts/" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo; }
 
 python3 "$here/../containerd/make-image.py" "$scratch/image.tar" kbs-test:latest
 P load -q -i "$scratch/image.tar" >/dev/null
@@ -73,6 +58,21 @@ P commit -q "$container" kbs-committed >/dev/null
 out=$(P run --rm kbs-committed /bin/cat /written)
 [ "$out" = from-the-container ] && pass "the committed image runs and holds the container's write" || fail "committed image: $out"
 P rm "$container" >/dev/null
+
+# The pull path: skopeo (rebuilt with the driver) copies an OCI layout directory into
+# containers-storage on kata-block, and podman runs the copied image.
+skopeo=$("$repo/contrib/skopeo/build-skopeo.sh" "$bin")
+mkdir "$scratch/oci" && tar -C "$scratch/oci" -xf "$scratch/image.tar"
+if "$skopeo" --insecure-policy copy -q "oci:$scratch/oci:latest" \
+    "containers-storage:[kata-block@$graph+$run:kata-block.state_dir=$state]kbs.local/copied:latest"; then
+  pass "skopeo copy from an OCI layout into containers-storage:[kata-block@...]"
+else
+  fail "skopeo copy into kata-block"
+fi
+out=$(P run --rm kbs.local/copied:latest /bin/sh -c 'cat /top.txt; grep " / " /proc/mounts' 2>&1) || true
+echo "$out" | sed 's/^/    /'
+echo "$out" | grep -qx 'hello from the top layer' && echo "$out" | grep -qE '^/dev/(loop[0-9]+|mapper/[^ ]+) / ext4 ' \
+  && pass "podman runs the image skopeo copied, from our block device" || fail "podman run of the copied image: $out"
 P rmi -a -f >/dev/null
 left=$("$snapctl" snapshot ls --state-dir "$state" --format json --namespace containers-storage | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$left" = 0 ] && pass "podman rmi: no layer or device left in the pool" || fail "$left snapshots left after rmi"

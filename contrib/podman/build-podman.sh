@@ -9,18 +9,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bin=$(realpath "${1:?usage: build-podman.sh BIN_DIR}")
+source "$repo/contrib/rebuild-env.sh"
 cache=${KBS_PODMAN_CACHE:-/var/cache/kata-block/podman}
-driver=("$repo"/go/src/kata-block/graphdriver/{driver,diff,cvalues}.go "$repo/Sources/CKataBlockDriver/kata_block_driver.h")
-key=$(cat "$here/kata-block-driver.patch" "${driver[@]}" \
-  <(echo "$bin") | sha256sum | cut -c1-16)
+key=$(cache_key "$here/kata-block-driver.patch")
 binary="$cache/$key/podman"
 if [ -x "$binary" ]; then echo "$binary"; exit 0; fi
 
-mkdir -p "$cache/source"
-if ! ls -d "$cache"/source/libpod-*/ >/dev/null 2>&1; then
-  (cd "$cache/source" && apt-get source -qq libpod >&2)
-fi
-src=$(ls -d "$cache"/source/libpod-*/ | head -1)
+src=$(debian_source libpod "$cache")
 work="$cache/$key/build"
 rm -rf "$cache/$key"
 mkdir -p "$work"

@@ -231,6 +231,5 @@ func sizeOption(opts *graphdriver.CreateOpts) (uint64, error) {
 
 var _ graphdriver.Driver = (*Driver)(nil)
 
-
 // StateDir is the state directory of the pool the driver opened.
 func (d *Driver) StateDir() string { return d.stateDir }

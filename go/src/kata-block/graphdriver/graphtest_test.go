@@ -10,6 +10,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -56,6 +57,94 @@ func TestGraphtest(t *testing.T) {
 	t.Run("Size", func(t *testing.T) { testSize(t, held) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, held) })
 	t.Run("ReencodeDiff", func(t *testing.T) { testReencodeDiff(t, held) })
+	t.Run("FullPool", testFullPool)
+}
+
+// testFullPool: on a small dm-thin pool of its own, a layer is filled until the pool's free
+// space falls below its min_free guard; then a new layer is refused with ENOSPC (nothing made),
+// what is stored stays readable, and once the filled layer is removed new layers are made
+// again. The file backend has no such guard yet, so this runs on dm-thin only (in the VM).
+func testFullPool(t *testing.T) {
+	if !strings.Contains(os.Getenv("KBS_DRIVER_OPTIONS"), "backend=dm-thin") {
+		t.Skip("the min_free guard is dm-thin's; the file backend has none yet")
+	}
+	home := t.TempDir()
+	driver, err := graphdriver.New(kata.Name, graphdriver.Options{Root: home, DriverOptions: []string{
+		"backend=dm-thin", "dm_thin.pool_name=kbs-graphtest-full", "dm_thin.data_size=128MiB", "default_size=512MiB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		driver.Cleanup()
+		destroyPool(t, driver.(*kata.Driver).StateDir())
+	}()
+	if err := driver.Create("filled", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	root, err := driver.Get("filled", graphdriver.MountOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4<<20)
+	for i := range chunk {
+		chunk[i] = byte(i*7 + i>>12)
+	}
+	refused := false
+	for i := 0; i < 32 && !refused; i++ {
+		name := filepath.Join(root, fmt.Sprintf("fill-%02d", i))
+		if err := os.WriteFile(name, chunk, 0o644); err != nil {
+			t.Fatalf("writing %s before the guard refused anything: %v", name, err)
+		}
+		file, _ := os.Open(name)
+		err = file.Sync()
+		file.Close()
+		if err != nil {
+			t.Fatalf("fsync of %s before the guard refused anything: %v", name, err)
+		}
+		err = driver.Create("more", "", nil)
+		if err == nil {
+			if err := driver.Remove("more"); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("a new layer in a full pool: %v, want ENOSPC", err)
+		}
+		t.Logf("after %d MiB: %v", (i+1)*4, err)
+		refused = true
+	}
+	if !refused {
+		t.Fatal("128 MiB written into a 128 MiB pool and new layers are still made")
+	}
+	if driver.Exists("more") {
+		t.Error("the refused Create left its layer")
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "fill-00")); err != nil || !bytes.Equal(data, chunk) {
+		t.Errorf("what was stored before the pool filled up reads back differently: %v", err)
+	}
+	if err := driver.Put("filled"); err != nil {
+		t.Fatal(err)
+	}
+	if err := driver.Remove("filled"); err != nil {
+		t.Fatal(err)
+	}
+	// The thin device's blocks go back to the pool when Remove deletes it (a deferred removal of
+	// a device still open may finish a moment later): new layers are made again.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := driver.Create("after", "", nil)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ENOSPC) || time.Now().After(deadline) {
+			t.Fatalf("after the filled layer was removed: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err := driver.Remove("after"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testReencodeDiff: what buildah does to a container's Diff in `podman commit` (read every header
