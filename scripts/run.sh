@@ -15,3 +15,6 @@ Tests/containerd/run-containerd.sh .build/release/snapctl
 echo
 echo "== 3. podman (Debian's, rebuilt with the kata-block driver): the same image loaded and run from one of our block devices"
 Tests/containers-storage/run-podman.sh .build/release
+echo
+echo "== 4. the Kata path: a snapshot prepared through containerd, its block device handed to a VM guest as a virtio-blk disk, the image's process run there"
+Tests/kata/run-guest.sh .build/release/snapctl

@@ -42,6 +42,16 @@ public enum Mounts {
         public var mountPoint: String
         public var type: String
         public var source: String
+        /// The directory of the filesystem mounted here: "/" unless a bind mount of a subdirectory.
+        public var root: String = "/"
+
+        public init(device: String, mountPoint: String, type: String, source: String, root: String = "/") {
+            self.device = device
+            self.mountPoint = mountPoint
+            self.type = type
+            self.source = source
+            self.root = root
+        }
     }
 
     /// The mount table of this process's namespace.
@@ -55,7 +65,7 @@ public enum Mounts {
             let fields = line.split(separator: " ")
             guard fields.count >= 10, let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 2 < fields.count else { return nil }
             return Entry(device: String(fields[2]), mountPoint: unescape(fields[4]), type: String(fields[dash + 1]),
-                         source: unescape(fields[dash + 2]))
+                         source: unescape(fields[dash + 2]), root: unescape(fields[3]))
         }
     }
 

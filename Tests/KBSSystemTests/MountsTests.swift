@@ -9,13 +9,15 @@ struct MountsTests {
             22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw
             35 22 7:3 / /var/lib/kata-block/mounts/12 rw,relatime shared:20 master:1 - ext4 /dev/loop3 rw
             36 22 7:4 / /tmp/with\\040space ro - xfs /dev/loop4 ro,nouuid
+            37 22 7:3 /data/dir /srv/bound rw - ext4 /dev/loop3 rw
             garbage line
             """
         let entries = Mounts.parse(mountinfo: table)
-        #expect(entries.count == 3)
+        #expect(entries.count == 4)
         #expect(entries[1] == Mounts.Entry(device: "7:3", mountPoint: "/var/lib/kata-block/mounts/12", type: "ext4", source: "/dev/loop3"))
         #expect(entries[2].mountPoint == "/tmp/with space")
         #expect(entries[2].type == "xfs")
+        #expect(entries[1].root == "/" && entries[3].root == "/data/dir", "a bind mount of a subdirectory names it")
     }
 
     @Test("this process's mount table reads, and / is in it")

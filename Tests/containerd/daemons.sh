@@ -1,6 +1,30 @@
 # Sourced: snapctl serve and a containerd of its own (kata-block as a proxy snapshotter) in a
-# scratch directory. Needs $snapctl, $work, $backend (file or dm-thin) and $pool (the dm-thin
-# pool's name); the state directory is $work/kbs. Callers stop them with stop_daemons.
+# scratch directory, and the counted checks of the tests that use them. Needs $snapctl, $work,
+# $backend (file or dm-thin) and $pool (the dm-thin pool's name); the state directory is
+# $work/kbs. Callers stop them with stop_daemons, or remove everything with remove_work.
+
+# check WHAT COMMAND...: runs the command, counts and prints the outcome.
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok   - $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+# report NAME: the daemons' logs when something failed, the counts; fails when anything did.
+report() {
+  if [ "$failed" -gt 0 ]; then
+    echo "--- snapctl serve log"; tail -30 "$work/kbs.log"; echo "--- containerd log"; tail -30 "$work/containerd.log"
+  fi
+  echo "$1: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+# Stops the daemons, unmounts whatever is mounted under $work, destroys the pool, removes $work.
+remove_work() {
+  stop_daemons
+  for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+  "$snapctl" pool destroy --force -q --state-dir "$work/kbs" 2>/dev/null
+  rm -rf "$work"
+}
 
 # snapctl serve on $work/kbs.sock; sets kbs_pid. Safe to call again after the daemon died.
 start_kata_block() {

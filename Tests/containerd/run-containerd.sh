@@ -10,19 +10,9 @@ snapctl=$(realpath "${1:?usage: run-containerd.sh /path/to/snapctl}")
 work=$(mktemp -d /tmp/kbs-ctr.XXXXXX)
 backend=${KBS_BACKEND:-file}
 pool=kbs-ctr-$$
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 source "$here/daemons.sh"
-cleanup() {
-  stop_daemons
-  for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
-  "$snapctl" pool destroy --force -q --state-dir "$work/kbs" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap remove_work EXIT
 
 # 1. The snapshotter daemon.
 start_kata_block
@@ -81,8 +71,4 @@ attached=$(attached_devices)
 check "only the other namespace's container device is attached (got $attached)" test "$attached" -eq 1
 check "the other namespace's snapshots are removed by their own frontend" s snapshot rm other-container other-layer
 check_pool_settled_and_stop
-if [ "$failed" -gt 0 ]; then
-  echo "--- snapctl serve log"; tail -30 "$work/kbs.log"; echo "--- containerd log"; tail -30 "$work/containerd.log"
-fi
-echo "containerd ($backend): $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+report "containerd ($backend)"

@@ -17,17 +17,10 @@ backend=file pool=unused KBS_DEFAULT_SIZE=1GiB
 scratch=$work state=$work/kbs
 source "$here/../containerd/daemons.sh"
 source "$here/podman-env.sh" || exit 1
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 cleanup() {
   P rm -af >/dev/null 2>&1
   P rmi -af >/dev/null 2>&1
-  stop_daemons
-  for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
-  "$snapctl" pool destroy --force -q --state-dir "$state" 2>/dev/null
-  rm -rf "$work"
+  remove_work
 }
 trap cleanup EXIT
 in_namespace() { "$snapctl" snapshot ls --state-dir "$state" --namespace "$1" -q | wc -l; }
@@ -91,9 +84,5 @@ check "podman runs from them after containerd's collection" grep -q "$top" <<<"$
 P rmi -af >/dev/null
 check_pool_settled_and_stop
 check "no device is attached (got $(attached_devices))" test "$(attached_devices)" -eq 0
-if [ "$failed" -gt 0 ]; then
-  echo "--- snapctl serve log"; tail -30 "$work/kbs.log"; echo "--- containerd log"; tail -30 "$work/containerd.log"
-  cat "$work"/*-import.log "$work"/*-load.log 2>/dev/null | tail -20
-fi
-echo "containerd and podman on one pool: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$failed" -gt 0 ] && cat "$work"/*-import.log "$work"/*-load.log 2>/dev/null | tail -20
+report "containerd and podman on one pool"

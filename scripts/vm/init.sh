@@ -30,7 +30,8 @@ for tag in repo scratch; do
 done
 # /etc/mtab and friends come from the host; the guest's own mount table is /proc/self/mounts.
 scratch=$(cat /share-scratch)
-chroot $root /bin/sh "$scratch/.vm-job.sh" </dev/console >/dev/console 2>&1
+# The job is written with bash's printf %q (which quotes newlines as $'...'): bash runs it.
+chroot $root /bin/bash "$scratch/.vm-job.sh" </dev/console >/dev/console 2>&1
 echo $? > "$root$scratch/.vm-exit-code"
 sync
 umount "$root$scratch" 2>/dev/null

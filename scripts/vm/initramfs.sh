@@ -5,7 +5,7 @@
 set -euo pipefail
 version=$1
 here=$(cd "$(dirname "$0")" && pwd)
-modules=(virtio_pci 9pnet_virtio 9p dm-thin-pool loop ext4 xfs)
+modules=(virtio_pci 9pnet_virtio 9p virtio_blk dm-thin-pool loop ext4 xfs overlay)
 cache=${KBS_VM_CACHE:-/var/cache/kata-block/vm}
 key=$( (echo "$version"; cat "$here/init.sh" "$0"; printf '%s\n' "${modules[@]}") | sha256sum | cut -c1-16)
 out="$cache/initramfs-$version-$key.cpio"

@@ -37,6 +37,7 @@ func main() {
 	}
 	name := flag.String("driver", "", "graph driver: kata-block, overlay or vfs")
 	home := flag.String("home", "", "the driver's home directory")
+	runRoot := flag.String("runroot", "", "the driver's run directory (default: HOME-run)")
 	n := flag.Int("n", 100, "iterations of each latency measurement")
 	repeat := flag.Int("repeat", 3, "ApplyDiff runs per layer tar (the median is printed)")
 	var driverOptions options
@@ -46,7 +47,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: drivebench -driver NAME -home DIR [-n N] [-repeat R] [-o KEY=VALUE ...] LAYER.tar ...")
 		os.Exit(2)
 	}
-	driver, err := graphdriver.New(*name, graphdriver.Options{Root: *home, DriverOptions: driverOptions})
+	if *runRoot == "" {
+		*runRoot = *home + "-run"
+	}
+	for _, dir := range []string{*home, *runRoot} {
+		check(os.MkdirAll(dir, 0o700), "mkdir "+dir)
+	}
+	driver, err := graphdriver.New(*name, graphdriver.Options{Root: *home, RunRoot: *runRoot, DriverOptions: driverOptions})
 	check(err, "init")
 	defer driver.Cleanup()
 	b := bench{driver: driver, name: *name}

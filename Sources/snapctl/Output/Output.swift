@@ -4,7 +4,7 @@ import StorageCore
 
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
@@ -18,6 +18,12 @@ func printTable(_ header: [String], _ rows: [[String]]) {
         }
         print(cells.joined(separator: "  "))
     }
+}
+
+/// Name and value pairs, one a line, the values aligned.
+func printFields(_ rows: [(String, String)]) {
+    let width = rows.map(\.0.count).max() ?? 0
+    for (name, value) in rows { print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
 }
 
 func printMounts(_ mounts: [Mount], _ global: GlobalOptions) throws {
