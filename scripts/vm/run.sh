@@ -4,10 +4,12 @@
 # there unchanged; the repository and a scratch directory are writable; /dev, /proc, /sys, /tmp
 # and /run are the guest's own. The command's output streams back; its exit code is returned.
 #
-#   scripts/vm/run.sh [--timeout SECONDS] [--memory MiB] [--scratch DIR] [--disk BLOCKDEV]... -- COMMAND [ARG...]
+#   scripts/vm/run.sh [--timeout SECONDS] [--memory MiB] [--scratch DIR] [--disk PATH]... [--share TAG=DIR]... -- COMMAND [ARG...]
 #
-# Each --disk is attached as a virtio-blk disk, as a VM runtime (Kata) hot-plugs a container's
-# block-device rootfs: the first is /dev/vda in the guest, the next /dev/vdb, and so on.
+# Each --disk (a block device or an image file) is attached as a virtio-blk disk, as a VM runtime
+# (Kata) hot-plugs a container's block-device rootfs: the first is /dev/vda in the guest, the
+# next /dev/vdb, and so on. Each --share exports a host directory over virtio-9p under TAG, for
+# the job to mount (`mount -t 9p -o trans=virtio,... TAG DIR`), as Kata shares a rootfs directory.
 #
 # Environment variables named KBS_* and GOFLAGS/GOCACHE/HOME/PATH pass into the VM.
 set -euo pipefail
@@ -17,17 +19,19 @@ timeout=900
 memory=6144
 scratch=""
 disks=()
+shares=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --timeout) timeout=$2; shift 2 ;;
         --memory) memory=$2; shift 2 ;;
         --scratch) scratch=$2; shift 2 ;;
         --disk) disks+=(-drive "file=$2,format=raw,if=virtio,cache=none,aio=threads"); shift 2 ;;
+        --share) shares+=(-virtfs "local,path=${2#*=},mount_tag=${2%%=*},security_model=passthrough"); shift 2 ;;
         --) shift; break ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--timeout S] [--memory MiB] [--scratch DIR] [--disk BLOCKDEV]... -- COMMAND..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [--timeout S] [--memory MiB] [--scratch DIR] [--disk PATH]... [--share TAG=DIR]... -- COMMAND..." >&2; exit 2; }
 
 "$here/install.sh"
 kernel_version=$("$here/kernel.sh")
@@ -74,7 +78,7 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
     -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
     -virtfs "local,path=$repo,mount_tag=repo,security_model=passthrough" \
     -virtfs "local,path=$scratch,mount_tag=scratch,security_model=passthrough" \
-    "${disks[@]}" \
+    "${disks[@]}" "${shares[@]}" \
     < /dev/null | stdbuf -oL tr -d '\r' | grep --line-buffered -av -e '^\[ *[0-9.]*\] reboot: ' -e $'\e\\['
 status=${PIPESTATUS[0]}
 set -e
