@@ -43,7 +43,7 @@ public enum Mounts {
         public var type: String
         public var source: String
         /// The directory of the filesystem mounted here: "/" unless a bind mount of a subdirectory.
-        public var root: String = "/"
+        public var root: String
 
         public init(device: String, mountPoint: String, type: String, source: String, root: String = "/") {
             self.device = device

@@ -53,8 +53,8 @@ mounted=$(layer_mounts | wc -l)
 # podman's own view of the running container's mounts.)
 root=$(layer_mounts | head -1)
 detected=$("$snapctl" detect --format json "$root") || true
-echo "$detected" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("    detect:", d["transport"], d.get("device"), d.get("deviceKind"), d.get("reasons"))'
-echo "$detected" | python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(not (d["transport"] == "block" and d["deviceKind"] in ("loop", "dm-thin")))' \
+echo "$detected" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("    detect:", d["transport"], d.get("device"), d.get("deviceKind"), d.get("reasons"))
+sys.exit(not (d["transport"] == "block" and d.get("deviceKind") in ("loop", "dm-thin")))' \
   && pass "snapctl detect: Kata's walk from the container's rootfs finds our block device and hot-plugs it" || fail "snapctl detect $root: $detected"
 code=$(P wait "$container")
 [ "$code" = 0 ] && pass "podman wait: exit code 0" || fail "podman wait: $code"

@@ -20,8 +20,7 @@ extension HypervisorPath {
         let table = try system("cannot read the mount table") { () throws(SystemCallError) in try Mounts.table() }
         // The last mount at that point is the one on top.
         let entry = table.last { $0.mountPoint == mountPoint }
-        var result = HypervisorPath(subject: absolute, transport: .sharedFilesystem, device: nil, deviceNumber: nil, deviceKind: nil,
-                                    filesystem: entry?.type, mountPoint: mountPoint, blockBefore3_3: false, reasons: [])
+        var result = HypervisorPath(undecided: absolute, filesystem: entry?.type, mountPoint: mountPoint)
         guard let entry else {
             result.reasons.append("no mount at \(mountPoint) in the mount table")
             return result
@@ -49,14 +48,14 @@ extension HypervisorPath {
     /// mount whose source is a block device is hot-plugged as it is, without a host mount; anything
     /// else (an overlay of layers, a bind mount, several mounts) is mounted on the host and shared.
     public static func detect(mounts: [Mount], blockDeviceUseDisabled: Bool = false) throws(StorageError) -> HypervisorPath {
-        var result = HypervisorPath(subject: "mounts", transport: .sharedFilesystem, device: nil, deviceNumber: nil, deviceKind: nil,
-                                    filesystem: nil, mountPoint: nil, blockBefore3_3: false, reasons: [])
+        var result = HypervisorPath(undecided: "mounts")
         guard mounts.count == 1, let mount = mounts.first else {
             result.reasons.append(mounts.isEmpty ? "no mounts" : "\(mounts.count) mounts (layers to combine on the host): Kata shares the result")
             return result
         }
         result.filesystem = mount.type
-        if mount.type == "overlay" || mount.type == "bind" || mount.type == "rbind" || mount.options.contains("bind") || mount.options.contains("rbind") {
+        let binds: Set = ["bind", "rbind"]
+        if mount.type == "overlay" || binds.contains(mount.type) || mount.options.contains(where: binds.contains) {
             result.reasons.append("\(mount.type == "overlay" ? "an overlay" : "a bind") mount of host directories: Kata shares the directory")
             return result
         }
@@ -68,6 +67,12 @@ extension HypervisorPath {
         result.describe(device)
         result.decide(blockDeviceUseDisabled: blockDeviceUseDisabled)
         return result
+    }
+
+    /// Nothing found yet: shared until `decide` says otherwise.
+    private init(undecided subject: String, filesystem: String? = nil, mountPoint: String? = nil) {
+        self.init(subject: subject, transport: .sharedFilesystem, device: nil, deviceNumber: nil, deviceKind: nil,
+                  filesystem: filesystem, mountPoint: mountPoint, blockBefore3_3: false, reasons: [])
     }
 
     private mutating func describe(_ device: BlockDevice) {

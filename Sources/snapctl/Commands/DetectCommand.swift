@@ -70,7 +70,13 @@ struct DetectCommand: AsyncParsableCommand {
         case let file where file.hasPrefix("@"): data = try Data(contentsOf: URL(fileURLWithPath: String(file.dropFirst())))
         default: data = Data(argument.utf8)
         }
-        guard let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ValidationError("--mounts is not JSON: \(error.localizedDescription)")
+        }
+        guard let list = parsed as? [[String: Any]] else {
             throw ValidationError("--mounts is not a JSON list of mounts, e.g. [{\"type\":\"ext4\",\"source\":\"/dev/loop3\",\"options\":[]}]")
         }
         return try list.map { raw in
