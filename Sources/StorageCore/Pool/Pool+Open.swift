@@ -150,6 +150,10 @@ extension Pool {
             if let path = attached[device.id] { try detachDevice(device.id, path: path) }
             try deleteWhenClosed(device.id)
         }
+        // Attached with no record: a process killed between attaching a device and recording it,
+        // or after deleting a record and before detaching. Left attached, it keeps the pool busy.
+        let recorded = Set(devices.map(\.id))
+        for (id, path) in attached where !recorded.contains(id) { try detachDevice(id, path: path) }
         try backend.shutDown()
         try system("cannot remove \(stateDirectory)") { () throws(SystemCallError) in try Files.removeTree(stateDirectory) }
         logger.info("pool destroyed", metadata: ["state": "\(stateDirectory)"])
