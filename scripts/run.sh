@@ -18,3 +18,6 @@ Tests/containers-storage/run-podman.sh .build/release
 echo
 echo "== 4. the Kata path: a snapshot prepared through containerd, its block device handed to a VM guest as a virtio-blk disk, the image's process run there"
 Tests/kata/run-guest.sh .build/release/snapctl
+echo
+echo "== 5. volumes for Kata: a thin volume handed to a guest through Kata's direct-volume description, grown, copied"
+Tests/kata/run-volume.sh .build/release/snapctl

@@ -26,6 +26,8 @@ if [ "$(id -u)" -eq 0 ]; then
   Tests/containerd/run-containerd.sh "$bin/snapctl"
   echo "== the Kata path: a snapshot prepared through containerd handed to a qemu guest as virtio-blk, its process run there, its write seen on the host"
   Tests/kata/run-guest.sh "$bin/snapctl"
+  echo "== volumes for Kata: a thin volume described in Kata's mountInfo.json, written and grown by a qemu guest, copied, kept through containerd's GC and a daemon kill"
+  Tests/kata/run-volume.sh "$bin/snapctl"
   echo "== containers/storage's graphtest suite against the kata-block driver (file backend)"
   Tests/containers-storage/run-graphtest.sh "$bin"
   echo "== containers/storage's own CLI with the kata-block driver: layers, image, container, mounts, diff"

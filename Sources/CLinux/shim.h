@@ -31,6 +31,9 @@ static inline int kbs_loop_configure(int loop_fd, int backing_fd, unsigned int l
 
 static inline int kbs_loop_clear(int loop_fd) { return ioctl(loop_fd, LOOP_CLR_FD, 0); }
 
+/* Makes a bound loop device take its backing file's current size. */
+static inline int kbs_loop_set_capacity(int loop_fd) { return ioctl(loop_fd, LOOP_SET_CAPACITY, 0); }
+
 /* Freezes a mounted filesystem (flushing it to its device) and thaws it again. */
 static inline int kbs_fifreeze(int dir_fd) { return ioctl(dir_fd, FIFREEZE, 0); }
 static inline int kbs_fithaw(int dir_fd) { return ioctl(dir_fd, FITHAW, 0); }

@@ -27,6 +27,7 @@ final class Driver: Sendable {
             switch key {
             case "namespace":
                 guard !value.isEmpty else { throw StorageError(.invalidArgument, "driver option namespace is empty") }
+                try VolumeSet.checkFrontendNamespace(value)
                 namespace = value
             case "log_level":
                 guard let parsed = Logger.Level(rawValue: value.lowercased()) else {

@@ -68,6 +68,15 @@ public enum LoopDevice {
         }
     }
 
+    /// Makes the loop device at `path` as long as its backing file now is (after the file grew),
+    /// while it stays attached and in use.
+    public static func refreshCapacity(_ path: String) throws(SystemCallError) {
+        try FileDescriptor.withOpened(path, .readOnly) { (fd) throws(SystemCallError) in
+            let raw = fd.raw
+            try syscall("ioctl(\(path), LOOP_SET_CAPACITY)") { kbs_loop_set_capacity(raw) }
+        }
+    }
+
     private static func clear(_ fd: borrowing FileDescriptor, _ path: String) throws(SystemCallError) {
         let raw = fd.raw
         do throws(SystemCallError) {

@@ -9,7 +9,7 @@ struct Snapctl: AsyncParsableCommand {
         abstract: "Administer Kata Block Storage pools and snapshots.",
         discussion: "Snapshots are copy-on-write block devices with a filesystem, ready to hand to a VM guest.",
         version: Release.version,
-        subcommands: [PoolCommand.self, SnapshotCommand.self, LayerCommand.self, DetectCommand.self, ServeCommand.self, FsckCommand.self, CleanupCommand.self]
+        subcommands: [PoolCommand.self, SnapshotCommand.self, VolumeCommand.self, LayerCommand.self, DetectCommand.self, ServeCommand.self, FsckCommand.self, CleanupCommand.self]
     )
 
     /// Runs the command; engine errors are printed with what to do, in snapctl's words.

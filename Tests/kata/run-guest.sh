@@ -16,6 +16,7 @@ work=$(mktemp -d /tmp/kbs-guest.XXXXXX)
 backend=${KBS_BACKEND:-file}
 pool=kbs-guest-$$
 source "$repo/Tests/containerd/daemons.sh"
+source "$here/guest.sh"
 trap remove_work EXIT
 snapshots() { ctr snapshots --snapshotter kata-block "$@"; }
 
@@ -45,20 +46,13 @@ check "snapctl detect --mounts: Kata hot-plugs it as it is" \
 # The guest: mount the disk, run the image's process in it, write a file.
 guest_job='set -e
 mkdir -p /tmp/rootfs
-mount -t "$1" ${2:+-o "$2"} "$3" /tmp/rootfs
+mount -t "$2" ${3:+-o "$3"} "$1" /tmp/rootfs
 chroot /tmp/rootfs /bin/sh -c "cat /top.txt; cat /etc/motd; echo written by the guest > /guest-wrote"
 echo "guest: / of the container is $(awk '\''$2 == "/tmp/rootfs" { print $1, $3 }'\'' /proc/mounts)"
 umount /tmp/rootfs'
-if [ -n "${KBS_IN_VM:-}" ]; then
-  guest_device=$source
-  out=$(sh -c "$guest_job" guest "$type" "$options" "$guest_device" 2>&1)
-else
-  guest_device=/dev/vda
-  out=$("$repo/scripts/vm/run.sh" --timeout 300 --memory 1024 --disk "$source" -- sh -c "$guest_job" guest "$type" "$options" "$guest_device" 2>&1)
-fi
-rc=$?
+out=$(run_guest "$source" "$guest_job" "$type" "$options"); rc=$?
 echo "$out" | sed 's/^/     | /'
-check "the guest mounted $guest_device and ran the image's process (exit $rc)" test "$rc" -eq 0
+check "the guest mounted the device and ran the image's process (exit $rc)" test "$rc" -eq 0
 check "the process printed the image's top layer" grep -q "hello from the top layer" <<<"$out"
 check "and its base layer" grep -q "layer one" <<<"$out"
 check "the host still has nothing of $source mounted" test -z "$(awk -v d="$source" '$1 == d' /proc/self/mounts)"

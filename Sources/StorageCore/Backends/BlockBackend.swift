@@ -47,6 +47,10 @@ public protocol BlockBackend: Sendable {
     /// Grows a detached device to `size` bytes.
     func grow(_ id: UInt32, to size: UInt64) throws(StorageError)
 
+    /// Grows the device attached at `path` to `size` bytes while it stays attached and in use
+    /// (a mounted filesystem, a guest); the block device shows the new size when this returns.
+    func growAttached(_ id: UInt32, path: String, to size: UInt64) throws(StorageError)
+
     /// Attaches the device (`size` bytes long) and returns its block device path.
     func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String
 

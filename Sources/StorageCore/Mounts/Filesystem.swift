@@ -44,17 +44,49 @@ public enum FilesystemType: String, Sendable, CaseIterable, Codable {
         }
     }
 
-    /// Grows the (unmounted) filesystem on `path` to fill its device; `scratch` is a directory to
-    /// mount it on when the filesystem only grows while mounted (xfs).
+    /// Grows the (unmounted) filesystem on `path`, just cloned from a cleanly unmounted one, to
+    /// fill its device; `scratch` is a directory to mount it on when the filesystem only grows
+    /// while mounted (xfs).
     func grow(_ path: String, scratch: String) throws(StorageError) {
         switch self {
         case .ext4:
             // -f: the filesystem was cleanly unmounted by the layer that wrote it; skip the fsck demand.
             try tool("cannot grow the filesystem on \(path)", "resize2fs", ["-f", path])
         case .xfs:
-            try whileMounted(path, at: scratch) { () throws(StorageError) in
-                try tool("cannot grow the filesystem on \(path)", "xfs_growfs", [scratch])
+            try whileMounted(path, at: scratch) { () throws(StorageError) in try growMounted(path, at: scratch) }
+        }
+    }
+
+    /// Grows the unmounted filesystem on `path`, which anyone may have written and which may not
+    /// have been unmounted cleanly (a guest that was killed): ext4 is checked (its journal
+    /// replayed) and resized offline; xfs, which only grows mounted, is mounted on `scratch`
+    /// (the mount replays its log) and grown there.
+    func growChecked(_ path: String, scratch: String) throws(StorageError) {
+        switch self {
+        case .ext4:
+            do throws(StorageError) {
+                try tool("cannot check the filesystem on \(path) before growing it", "e2fsck", ["-f", "-p", path])
+            } catch where Self.correctedOnly(error) {
+                // 1: errors were found and corrected; the filesystem is clean now.
             }
+            try tool("cannot grow the filesystem on \(path)", "resize2fs", [path])
+        case .xfs:
+            try whileMounted(path, at: scratch) { () throws(StorageError) in try growMounted(path, at: scratch) }
+        }
+    }
+
+    /// e2fsck's exit status 1: it found errors and corrected them all.
+    private static func correctedOnly(_ error: StorageError) -> Bool {
+        guard case .failed(status: 1, _)? = (error.cause as? SubprocessError)?.reason else { return false }
+        return true
+    }
+
+    /// Grows the filesystem on `path`, mounted at `directory`, to fill its device (online resize;
+    /// ext4's needs CAP_SYS_RESOURCE).
+    func growMounted(_ path: String, at directory: String) throws(StorageError) {
+        switch self {
+        case .ext4: try tool("cannot grow the filesystem mounted at \(directory) (online ext4 growth needs CAP_SYS_RESOURCE; unmounted, it grows offline)", "resize2fs", [path])
+        case .xfs: try tool("cannot grow the filesystem at \(directory)", "xfs_growfs", [directory])
         }
     }
 

@@ -59,7 +59,7 @@ extension Pool {
                 let path = try recordedAttachment(plan.previous).or { () throws(StorageError) in
                     try backend.activate(plan.device.id, size: plan.device.sizeBytes, readOnly: mount.readOnly)
                 }
-                try mountFilesystem(path, mount)
+                try mountFilesystem(path, mount, filesystem(of: plan.device))
                 return path
             }
             try done.device.move(to: .active, path: path)
@@ -107,7 +107,7 @@ extension Pool {
             guard !plan.countOnly, let mount = plan.previous.hostMount else { return plan }
             var again = plan
             if let reattached = try reattachIfDetached(plan.previous) { again.previous = reattached }
-            try withDeviceLock(plan.device.id) { () throws(StorageError) in try mountFilesystem(again.previous.path, mount) }
+            try withDeviceLock(plan.device.id) { () throws(StorageError) in try mountFilesystem(again.previous.path, mount, filesystem(of: plan.device)) }
             return again
         } restore: { (plan, txn) throws(StorageError) in
             try txn.putDevice(plan.previous)
@@ -133,7 +133,7 @@ extension Pool {
     /// Mounts the filesystem on `path` at `mount`'s directory, unless something is mounted there
     /// already. Called with the device's lock held: a clone of the device freezes its filesystem
     /// (suspending it), and a mount of a frozen block device is refused (EBUSY).
-    private func mountFilesystem(_ path: String, _ mount: HostMount) throws(StorageError) {
+    private func mountFilesystem(_ path: String, _ mount: HostMount, _ filesystem: FilesystemType) throws(StorageError) {
         try system("cannot mount \(path) at \(mount.directory)") { () throws(SystemCallError) in
             try Files.makeDirectory(mount.directory)
             if try !Mounts.isMountPoint(mount.directory) {

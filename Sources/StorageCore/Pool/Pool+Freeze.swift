@@ -64,7 +64,7 @@ extension Pool {
         try withDeviceLock(device.id) { () throws(StorageError) in
             do throws(SystemCallError) {
                 try Mounts.remount(mount.directory, readOnly: readOnly, flags: mount.flags,
-                                   options: filesystem.dataOptions(readOnly: readOnly) + mount.options)
+                                   options: filesystem(of: device).dataOptions(readOnly: readOnly) + mount.options)
             } catch where error.errno == .busy {
                 throw StorageError(.busy, "\(mount.directory) has a file open for writing; it cannot be made read-only", remedy: .release, cause: error)
             } catch {

@@ -10,7 +10,7 @@ extension Pool {
     func inspect(_ key: String, in namespace: String) throws(StorageError) -> SnapshotDetails {
         try store.read { (txn) throws(StorageError) -> SnapshotDetails in
             let record = try requireSnapshot(key, in: namespace, txn)
-            return SnapshotDetails(info: try info(record, txn), device: try txn.device(id: record.deviceID).map(DeviceInfo.init))
+            return SnapshotDetails(info: try info(record, txn), device: try txn.device(id: record.deviceID).map { DeviceInfo($0, filesystem: filesystem(of: $0)) })
         }
     }
 
@@ -77,11 +77,14 @@ extension Pool {
         }
     }
 
-    /// The snapshot, its device and its parent's device (the base device when it has no parent).
-    private func deviceAndParent(_ key: String, _ namespace: String) throws(StorageError) -> (DeviceRecord, UInt32) {
-        try store.read { (txn) throws(StorageError) -> (DeviceRecord, UInt32) in
+    /// The snapshot, its device and its parent's device (the base device when it has no parent;
+    /// none for a device with a filesystem of its own, such as a volume made with another filesystem, and its copies).
+    private func deviceAndParent(_ key: String, _ namespace: String) throws(StorageError) -> (DeviceRecord, UInt32?) {
+        try store.read { (txn) throws(StorageError) -> (DeviceRecord, UInt32?) in
             let record = try requireSnapshot(key, in: namespace, txn)
-            return (try requireDevice(of: record, txn), try txn.snapshot(id: record.parentID)?.deviceID ?? self.record.baseDeviceID)
+            let device = try requireDevice(of: record, txn)
+            if let parent = try txn.snapshot(id: record.parentID) { return (device, parent.deviceID) }
+            return (device, device.originID == 0 || device.filesystem != nil ? nil : self.record.baseDeviceID)
         }
     }
 
@@ -98,15 +101,16 @@ extension Pool {
         var inodes: Int64 = 0
         if let mount = device.hostMount {
             let space = try system("cannot read the filesystem at \(mount.directory)") { () throws(SystemCallError) in try Files.space(mount.directory) }
-            inodes = space.totalInodes - space.freeInodes - (try superblockInodes(parent) ?? 0)
-        } else if let own = try superblockInodes(device.id) {
-            inodes = own - (try superblockInodes(parent) ?? 0)
+            inodes = space.totalInodes - space.freeInodes - (try superblockInodes(parent, filesystem(of: device)) ?? 0)
+        } else if let own = try superblockInodes(device.id, filesystem(of: device)) {
+            inodes = own - (try superblockInodes(parent, filesystem(of: device)) ?? 0)
         }
         return SnapshotUsage(size: bytes, inodes: max(0, inodes))
     }
 
-    private func superblockInodes(_ device: UInt32) throws(StorageError) -> Int64? {
-        guard device != 0, backend.providesBlockDevices else { return nil }
+    /// Used inodes of `device`'s filesystem (the same type as the snapshot's: a parent or origin).
+    private func superblockInodes(_ device: UInt32?, _ filesystem: FilesystemType) throws(StorageError) -> Int64? {
+        guard let device, device != 0, backend.providesBlockDevices else { return nil }
         let bytes = try backend.readBytes(of: device, offset: 0, count: FilesystemType.superblockBytes)
         return filesystem.usedInodes(superblock: bytes)
     }
@@ -139,9 +143,16 @@ extension Pool {
 
     /// Pool space, metadata space and counts.
     func status() throws(StorageError) -> PoolStatus {
-        let (namespaces, devices, faulty) = try store.read { (txn) throws(StorageError) -> ([String: Int], Int, Int) in
+        let (namespaces, devices, faulty, volumeBytes) = try store.read { (txn) throws(StorageError) -> ([String: Int], Int, Int, UInt64) in
             var namespaces: [String: Int] = [:]
-            try txn.forEachSnapshot { namespaces[$0.namespace, default: 0] += 1; return true }
+            var volumeDevices: [UInt32] = []
+            try txn.forEachSnapshot { (snapshot) throws(StorageError) -> Bool in
+                namespaces[snapshot.namespace, default: 0] += 1
+                if snapshot.namespace == VolumeSet.namespace { volumeDevices.append(snapshot.deviceID) }
+                return true
+            }
+            var volumeBytes: UInt64 = 0
+            for id in volumeDevices { volumeBytes += try txn.device(id: id)?.sizeBytes ?? 0 }
             var devices = 0
             var faulty = 0
             try txn.forEachDevice { (device) throws(StorageError) -> Bool in
@@ -149,12 +160,13 @@ extension Pool {
                 if device.state == .faulty { faulty += 1 }
                 return true
             }
-            return (namespaces, devices, faulty)
+            return (namespaces, devices, faulty, volumeBytes)
         }
         let metadata = try store.spaceUsage()
         return PoolStatus(backend: backend.kind, layout: backend.layout, filesystem: filesystem, defaultDeviceSize: record.defaultDeviceSize,
                           data: try backend.dataSpace(), metadata: SpaceUsage(usedBytes: metadata.used, totalBytes: metadata.total),
                           poolMetadata: try backend.metadataSpace(), snapshots: namespaces.values.reduce(0, +),
-                          snapshotsByNamespace: namespaces, devices: devices, faultyDevices: faulty)
+                          snapshotsByNamespace: namespaces, volumes: namespaces[VolumeSet.namespace] ?? 0, volumeBytes: volumeBytes,
+                          devices: devices, faultyDevices: faulty)
     }
 }

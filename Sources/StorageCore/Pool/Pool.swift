@@ -43,6 +43,9 @@ final class Pool: Sendable {
     var mountsDirectory: String { "\(stateDirectory)/mounts" }
     var filesystem: FilesystemType { record.filesystem }
 
+    /// The filesystem on `device`: its own (a volume's), or the pool's.
+    func filesystem(of device: DeviceRecord) -> FilesystemType { device.filesystem ?? record.filesystem }
+
     /// Largest accepted key or name, in UTF-8 bytes.
     static let maxNameBytes = 64 * 1024
     /// Largest accepted label set, keys and values together, in bytes.
@@ -84,7 +87,8 @@ final class Pool: Sendable {
     }
 
     func mounts(for device: DeviceRecord, kind: SnapshotKind) -> [Mount] {
-        [Mount(type: filesystem.rawValue, source: device.path, options: filesystem.mountOptions(readOnly: kind != .active))]
+        let filesystem = filesystem(of: device)
+        return [Mount(type: filesystem.rawValue, source: device.path, options: filesystem.mountOptions(readOnly: kind != .active))]
     }
 
     /// Durability of a creation's trying record: a power loss that undoes it leaves a device no

@@ -43,7 +43,8 @@ struct NamespaceOption: ParsableArguments {
     /// The namespace holding `key`: the one given, or the only one that has it.
     func holding(_ key: String, in engine: StorageEngine) async throws -> SnapshotNamespace {
         if let namespace { return engine.snapshots(in: namespace) }
-        let found = try engine.namespaces(containing: key)
+        // Volumes are changed through `snapctl volume`, which keeps their Kata descriptions true.
+        let found = try engine.namespaces(containing: key).filter { $0 != VolumeSet.namespace }
         switch found.count {
         case 1: return engine.snapshots(in: found[0])
         case 0: throw StorageError(.notFound, "snapshot \"\(key)\" does not exist in any namespace")

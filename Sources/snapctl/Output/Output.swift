@@ -113,6 +113,7 @@ func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
     }
     let namespaces = status.snapshotsByNamespace.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
     rows.append(["snapshots", "\(status.snapshots)\(namespaces.isEmpty ? "" : " (\(namespaces))")"])
+    rows.append(["volumes", "\(status.volumes) (\(ByteCount.format(Int64(status.volumeBytes))) provisioned)"])
     rows.append(["devices", "\(status.devices) (\(status.faultyDevices) faulty)"])
     printTable(["FIELD", "VALUE"], rows)
 }

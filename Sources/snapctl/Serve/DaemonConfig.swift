@@ -99,6 +99,7 @@ struct DaemonConfig: Equatable {
         case "socket": socket = value
         case "namespace":
             guard !value.isEmpty else { throw StorageError(.invalidArgument, "namespace must not be empty") }
+            try VolumeSet.checkFrontendNamespace(value)
             namespace = value
         case "log_level":
             guard Logger.Level(rawValue: value) != nil else {

@@ -57,6 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
             "state": "\(engine.stateDirectory)", "backend": "\(status.backend)", "snapshots": "\(status.snapshots)",
             "namespace": "\(settings.namespace)", "took": "\(ContinuousClock.now - start)",
         ])
+        await refreshKataVolumes(engine, logger)
         let service = SnapshotsService(engine: engine, namespace: settings.namespace, logger: logger, asyncRemove: settings.asyncRemove)
         let server = SnapshotterServer(service: service, socketPath: settings.socket, logger: logger)
         engine.enableBackgroundDeletion()
@@ -72,5 +73,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await engine.close()
         logger.info("stopped")
+    }
+
+    /// Volumes handed to Kata are described again: after a reboot /run is empty and their
+    /// devices are attached at new paths. A failure is logged, not fatal: containers still run.
+    private func refreshKataVolumes(_ engine: StorageEngine, _ logger: Logger) async {
+        let root = ProcessInfo.processInfo.environment["KATA_DIRECT_VOLUME_ROOT_PATH"] ?? KataDirectVolume.defaultRoot
+        do {
+            let count = try await engine.volumes(kata: KataDirectVolume(root: root)).refreshKataAttachments()
+            if count > 0 { logger.info("volumes described to Kata again", metadata: ["volumes": "\(count)", "root": "\(root)"]) }
+        } catch {
+            logger.warning("cannot describe volumes to Kata again; run snapctl volume kata-attach for each", metadata: ["error": "\(error)"])
+        }
     }
 }

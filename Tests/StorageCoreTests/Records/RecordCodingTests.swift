@@ -17,7 +17,7 @@ struct RecordCodingTests {
         }
     }
 
-    @Test("device records round-trip with and without owner and host mount")
+    @Test("device records round-trip with and without owner, host mount and a filesystem of their own")
     func devices() throws {
         let owner = ProcessIdentity(bootID: "1b7c4c65-1a83-4f51-9b1c-1f7d0c1e2a3b", pid: 4242, startTime: 123_456)
         let records = [
@@ -26,10 +26,14 @@ struct RecordCodingTests {
                          owner: owner, hostMount: HostMount(directory: "/var/lib/kata-block/mounts/5", count: 3, readOnly: true, detachAfter: true,
                                                              flags: [.noSetuid, .noExecute], options: ["discard", "commit=5"])),
             DeviceRecord(id: 3, snapshotID: 6, originID: 1, sizeBytes: 1, state: .faulty, fault: "remove: EIO; undoing it: EIO"),
+            DeviceRecord(id: 4, snapshotID: 7, originID: 0, sizeBytes: 300 << 20, state: .active, path: "/dev/loop9", filesystem: .xfs),
         ]
         for record in records {
             #expect(try decode(record.encoded()) { (raw) throws(StorageError) in try DeviceRecord(decoding: raw) } == record)
         }
+        // Without a filesystem of its own a record is still written in format 3, which older releases read.
+        #expect(records[0].encoded().first == 3)
+        #expect(records[3].encoded().first == 4)
     }
 
     @Test("a schema 1 device record decodes with no owner and no host mount")

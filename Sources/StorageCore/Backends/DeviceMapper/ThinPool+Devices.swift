@@ -28,6 +28,16 @@ extension ThinPool {
     /// Thin devices take their size from the activation table: nothing to do until then.
     func grow(_ id: UInt32, to size: UInt64) throws(StorageError) {}
 
+    /// A longer table, swapped in by a suspend (which waits for in-flight I/O) and a resume.
+    func growAttached(_ id: UInt32, path: String, to size: UInt64) throws(StorageError) {
+        let name = thinName(id)
+        try deviceMapper("cannot grow thin device \(id)") { () throws(DeviceMapperError) in
+            try DeviceMapper.load(name, table: thinTable(id, bytes: size))
+            try DeviceMapper.suspend(name)
+            try DeviceMapper.resume(name)
+        }
+    }
+
     func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String {
         let name = thinName(id)
         if let info = try info(name) {

@@ -118,6 +118,16 @@ final class ReflinkFilePool: BlockBackend {
         try system("cannot grow \(imagePath(id))") { () throws(SystemCallError) in try Files.sizeFile(imagePath(id), to: size, creating: false) }
     }
 
+    func growAttached(_ id: UInt32, path: String, to size: UInt64) throws(StorageError) {
+        try grow(id, to: size)
+        try system("cannot make \(path) take the new size of \(imagePath(id))") { () throws(SystemCallError) in
+            guard try LoopDevice.backingFile(of: path) == imagePath(id) else {
+                throw SystemCallError(operation: "\(path) is not attached to \(imagePath(id))", errno: .noSuchDeviceOrAddress)
+            }
+            try LoopDevice.refreshCapacity(path)
+        }
+    }
+
     func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String {
         try system("cannot attach \(imagePath(id))") { () throws(SystemCallError) in
             try LoopDevice.attach(imagePath(id), readOnly: readOnly, directIO: true)

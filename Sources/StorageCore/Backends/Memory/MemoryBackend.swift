@@ -57,6 +57,8 @@ final class MemoryBackend: BlockBackend {
         }
     }
 
+    func growAttached(_ id: UInt32, path: String, to size: UInt64) throws(StorageError) { try grow(id, to: size) }
+
     func activate(_ id: UInt32, size: UInt64, readOnly: Bool) throws(StorageError) -> String {
         try devices.withLock { (d) throws(StorageError) -> String in
             guard d[id] != nil else { throw missing(id) }

@@ -11,6 +11,9 @@ public struct PoolStatus: Sendable, Equatable, Codable {
     public var snapshots: Int
     /// Snapshots by namespace.
     public var snapshotsByNamespace: [String: Int]
+    /// Volumes (`VolumeSet`) and the bytes their devices offer (thin: not all of it is used).
+    public var volumes: Int
+    public var volumeBytes: UInt64
     public var devices: Int
     public var faultyDevices: Int
 }

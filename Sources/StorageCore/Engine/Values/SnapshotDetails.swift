@@ -19,8 +19,10 @@ public struct DeviceInfo: Sendable, Equatable {
     /// Where the engine has its filesystem mounted on the host, and for how many users.
     public var mountedAt: String?
     public var mountUsers: Int
+    /// The filesystem on it.
+    public var filesystem: FilesystemType
 
-    init(_ record: DeviceRecord) {
+    init(_ record: DeviceRecord, filesystem: FilesystemType) {
         id = record.id
         state = record.state
         path = record.path.isEmpty ? nil : record.path
@@ -30,5 +32,6 @@ public struct DeviceInfo: Sendable, Equatable {
         fault = record.fault.isEmpty ? nil : record.fault
         mountedAt = record.hostMount?.directory
         mountUsers = Int(record.hostMount?.count ?? 0)
+        self.filesystem = filesystem
     }
 }

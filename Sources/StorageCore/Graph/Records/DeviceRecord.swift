@@ -2,7 +2,8 @@ import KBSSystem
 
 /// A backend device as stored, in the same transaction as the snapshot that owns it.
 struct DeviceRecord: Sendable, Equatable {
-    static let formatVersion: UInt8 = 3
+    /// Format 4 adds a filesystem of the device's own; records without one are still written as 3.
+    static let formatVersion: UInt8 = 4
 
     var id: UInt32
     /// Owning snapshot's stored id; 0 for the pool's base device and orphans being deleted.
@@ -23,9 +24,12 @@ struct DeviceRecord: Sendable, Equatable {
     var owner: ProcessIdentity?
     /// The engine's host mount of the device's filesystem (containers/storage's Get/Put).
     var hostMount: HostMount?
+    /// The filesystem on the device when it is not the pool's (a volume made with another one,
+    /// and its snapshots); nil for the pool's.
+    var filesystem: FilesystemType?
 
     init(id: UInt32, snapshotID: UInt64, originID: UInt32, sizeBytes: UInt64, state: DeviceState,
-         readOnly: Bool = false, path: String = "", fault: String = "", owner: ProcessIdentity? = nil, hostMount: HostMount? = nil) {
+         readOnly: Bool = false, path: String = "", fault: String = "", owner: ProcessIdentity? = nil, hostMount: HostMount? = nil, filesystem: FilesystemType? = nil) {
         self.id = id
         self.snapshotID = snapshotID
         self.originID = originID
@@ -36,6 +40,7 @@ struct DeviceRecord: Sendable, Equatable {
         self.fault = fault
         self.owner = owner
         self.hostMount = hostMount
+        self.filesystem = filesystem
     }
 
     /// Moves to `next`, refusing moves the state machine does not allow. A settled state drops the owner.
@@ -52,7 +57,7 @@ struct DeviceRecord: Sendable, Equatable {
 
     func encoded() -> [UInt8] {
         var w = RecordWriter(capacity: 96 + path.utf8.count + fault.utf8.count)
-        w.write(Self.formatVersion)
+        w.write(filesystem == nil ? 3 : Self.formatVersion)
         w.write(id)
         w.write(snapshotID)
         w.write(originID)
@@ -76,14 +81,15 @@ struct DeviceRecord: Sendable, Equatable {
             w.write(hostMount.flags.rawValue)
             w.write(hostMount.options.joined(separator: ","))
         }
+        if let filesystem { w.write(filesystem.rawValue) }
         return w.bytes
     }
 
-    /// Decodes formats 2 (host mounts without flags) and 3, or with `legacy` format 1 (schema 1: no
+    /// Decodes formats 2 (host mounts without flags), 3 and 4 (a filesystem of its own), or with `legacy` format 1 (schema 1: no
     /// owner, no host mount).
     init(decoding raw: UnsafeRawBufferPointer, legacy: Bool = false) throws(StorageError) {
         var r = RecordReader(raw, what: "device")
-        let version = try r.version(legacy ? 1...3 : 2...3)
+        let version = try r.version(legacy ? 1...Self.formatVersion : 2...Self.formatVersion)
         id = try r.read()
         snapshotID = try r.read()
         originID = try r.read()
@@ -95,6 +101,7 @@ struct DeviceRecord: Sendable, Equatable {
         fault = try r.readString()
         owner = nil
         hostMount = nil
+        filesystem = nil
         guard version >= 2 else { return }
         if try r.readFlag() {
             owner = ProcessIdentity(bootID: try r.readString(), pid: try r.read(), startTime: try r.read())
@@ -106,6 +113,11 @@ struct DeviceRecord: Sendable, Equatable {
                 mount.options = try r.readString().split(separator: ",").map(String.init)
             }
             hostMount = mount
+        }
+        if version >= 4 {
+            let name = try r.readString()
+            guard let type = FilesystemType(rawValue: name) else { throw StorageError.inconsistent("a device record names an unknown filesystem \(name)") }
+            filesystem = type
         }
     }
 }
