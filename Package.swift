@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "kata-block-driver", type: .dynamic, targets: ["GraphDriverAdapter"]),
         .executable(name: "snapctl", targets: ["snapctl"]),
         .executable(name: "snapbench", targets: ["snapbench"]),
+        .executable(name: "rpcfloor", targets: ["rpcfloor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.0.0"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.30.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
@@ -97,6 +99,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/snapbench"
+        ),
+        // The snapshots API's floor: Stat answered with a constant by grpc-swift-2 and by bare
+        // swift-nio-http2 (Benchmarks/rpc-floor/run.sh).
+        .executableTarget(
+            name: "rpcfloor",
+            dependencies: [
+                "SnapshotterAdapter",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            path: "Benchmarks/rpcfloor",
+            exclude: ["run.sh", "README.md"]
         ),
         .executableTarget(
             name: "kbs-stress",

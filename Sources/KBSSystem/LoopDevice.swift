@@ -47,14 +47,22 @@ public enum LoopDevice {
     /// an open loop device is neither released nor rebound, so the check cannot go stale before the
     /// detach (a device checked before it was opened could have been freed at its last close and
     /// taken by another file meanwhile).
+    ///
+    /// LOOP_CLR_FD only marks a device (recent kernels always; older ones when it is open
+    /// elsewhere): the kernel unbinds it at its last close. That is this call's own close unless
+    /// another process had the device open at that moment (a look at it, a probe); then it goes at
+    /// theirs, and this returns true as well.
     @discardableResult
     public static func detach(_ path: String, backedBy file: String? = nil) throws(SystemCallError) -> Bool {
         func bound() throws(SystemCallError) -> Bool { try file.map { (f) throws(SystemCallError) in try backingFile(of: path) == f } ?? true }
         do throws(SystemCallError) {
-            try FileDescriptor.withOpened(path, FileDescriptor.Access.readOnly.exclusive) { (fd) throws(SystemCallError) in
-                if try bound() { try clear(fd, path) }
+            let cleared = try FileDescriptor.withOpened(path, FileDescriptor.Access.readOnly.exclusive) { (fd) throws(SystemCallError) -> String? in
+                guard try bound(), let backing = try backingFile(of: path) else { return nil }
+                try clear(fd, path)
+                return backing
             }
-            return false
+            guard let cleared else { return false }
+            return try backingFile(of: path) == cleared
         } catch where error.errno == .noSuchFile || error.errno == .noSuchDeviceOrAddress {
             return false
         } catch where error.errno == .busy {
@@ -103,12 +111,30 @@ public enum LoopDevice {
 
     /// Every attached loop device that is not on its way out, and the file behind it.
     public static func attachments() throws(SystemCallError) -> [(device: String, file: String)] {
+        var result: [(device: String, file: String)] = []
+        for binding in try bindings() where try !isDetaching(binding.device) { result.append(binding) }
+        return result
+    }
+
+    /// Every loop device bound to a file, those on their way out included.
+    public static func bindings() throws(SystemCallError) -> [(device: String, file: String)] {
         var result: [(String, String)] = []
         for entry in try Files.directoryEntries("/sys/block") where entry.name.hasPrefix("loop") {
             let device = "/dev/\(entry.name)"
-            if let file = try backingFile(of: device), !(try isDetaching(device)) { result.append((device, file)) }
+            if let file = try backingFile(of: device) { result.append((device, file)) }
         }
         return result
+    }
+
+    /// Waits up to `limit` for loop devices bound to files under `directory` (detached ones that
+    /// another user still had open) to let go; returns those still bound.
+    public static func waitForRelease(ofFilesUnder directory: String, limit: Duration) throws(SystemCallError) -> [String] {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let held = try bindings().filter { $0.file.hasPrefix(directory) }.map(\.device)
+            if held.isEmpty || ContinuousClock.now >= deadline { return held }
+            usleep(20_000)
+        }
     }
 
     /// Creates `/dev/loopN` when /dev is not devtmpfs and the node is missing.

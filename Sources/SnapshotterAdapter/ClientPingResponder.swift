@@ -9,10 +9,12 @@ import NIOCore
 /// already ran, so a busy containerd sees "already exists" for its own Prepare. PINGs carry no
 /// gRPC meaning, so this handler, first in the connection's pipeline, acknowledges them itself
 /// and passes every other frame through untouched.
-final class ClientPingResponder: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class ClientPingResponder: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    public init() {}
 
     /// The client connection preface ("PRI * HTTP/2.0...") precedes the first frame.
     private var prefaceRemaining = 24
@@ -22,7 +24,7 @@ final class ClientPingResponder: ChannelInboundHandler, RemovableChannelHandler 
     private static let pingType: UInt8 = 0x6
     private static let ackFlag: UInt8 = 0x1
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var input = unwrapInboundIn(data)
         if prefaceRemaining > 0 {
             let count = min(prefaceRemaining, input.readableBytes)

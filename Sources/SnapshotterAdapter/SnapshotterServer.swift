@@ -29,7 +29,7 @@ public struct SnapshotterServer: Service {
     /// containerd's gRPC-Go client pings to estimate bandwidth (BDP) while data flows: allow it
     /// (the socket is root-only and local), and answer the pings before NIOHTTP2's control-frame
     /// limit sees them (`ClientPingResponder`).
-    static var transportConfig: HTTP2ServerTransport.Posix.Config {
+    public static var transportConfig: HTTP2ServerTransport.Posix.Config {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
         config.channelDebuggingCallbacks = .init(

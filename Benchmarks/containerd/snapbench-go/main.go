@@ -284,6 +284,22 @@ func main() {
 		}
 		r := measure("Stat", 1, count, func(_, _ int) error { _, err := sn.Stat(ctx, "stat-probe"); return err })
 		fmt.Printf("Stat\t%.0f ops/s\t%.1f us median\n", float64(r.ops)/r.elapsed.Seconds(), float64(r.median().Nanoseconds())/1000)
+	case "statbench":
+		// statbench SOCKET CLIENTS COUNT: Stat of one key from CLIENTS goroutines on one connection
+		// (as containerd's proxy client shares one), after 500 calls of warm-up; prints
+		// "ops/s p50-us p99-us". A server without Prepare (the floor servers) answers Stat anyway.
+		clients, _ := strconv.Atoi(os.Args[3])
+		count, _ := strconv.Atoi(os.Args[4])
+		ctx := context.Background()
+		sn := connect(os.Args[2])
+		_, _ = sn.Prepare(ctx, "stat-probe", "")
+		stat := func(_, _ int) error { _, err := sn.Stat(ctx, "stat-probe"); return err }
+		measure("warm-up", clients, 500, stat)
+		r := measure("Stat", clients, count, stat)
+		sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+		p99 := r.lat[len(r.lat)*99/100]
+		fmt.Printf("%.0f\t%.1f\t%.1f\n", float64(r.ops)/r.elapsed.Seconds(), float64(r.lat[len(r.lat)/2].Nanoseconds())/1000,
+			float64(p99.Nanoseconds())/1000)
 	case "fill":
 		count, _ := strconv.Atoi(os.Args[3])
 		fill(os.Args[2], count)

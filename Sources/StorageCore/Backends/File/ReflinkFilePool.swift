@@ -88,6 +88,9 @@ final class ReflinkFilePool: BlockBackend {
         try whileLocked { () throws(StorageError) in
             try system("cannot take down the pool file \(xfsFile)") { () throws(SystemCallError) in
                 let loop = try LoopDevice.attachments().first { $0.file == xfsFile }?.device
+                // A device detached a moment ago is unbound at its last close, which may be another
+                // process's look at it: its image keeps the pool's filesystem busy until then.
+                _ = try LoopDevice.waitForRelease(ofFilesUnder: imagesDirectory + "/", limit: .seconds(10))
                 try Mounts.unmount(xfsMount)
                 if let loop { try LoopDevice.detach(loop) }
             }
