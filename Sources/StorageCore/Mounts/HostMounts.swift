@@ -119,6 +119,8 @@ extension Pool {
     func unmountHostMount(_ mount: HostMount, of device: DeviceRecord) throws(StorageError) {
         try withDeviceLock(device.id) { () throws(StorageError) in
             do throws(SystemCallError) {
+                // A frozen filesystem outlives its unmount and keeps the device attached.
+                if try Mounts.isMountPoint(mount.directory) { try FilesystemFreeze.thawLeftover(mountPoint: mount.directory) }
                 _ = try Mounts.unmount(mount.directory)
             } catch where error.errno == .busy {
                 throw StorageError(.busy, "\(mount.directory) is in use", remedy: .release, cause: error)
