@@ -25,15 +25,29 @@ public enum Mounts {
     }
 
     /// Unmounts `target`; returns false when nothing was mounted there.
+    ///
+    /// A mount can be busy for a moment without anyone using it: a process forked by another
+    /// thread holds copies of this process's open files until it execs, among them one that was
+    /// just closed here on that filesystem. EBUSY is retried for about a second before it is
+    /// reported (seen under TCG, where a fork-to-exec window is long).
     @discardableResult
     public static func unmount(_ target: String) throws(SystemCallError) -> Bool {
-        do throws(SystemCallError) {
-            try syscall("umount(\(target))") { umount2(target, 0) }
-            return true
-        } catch where error.errno == .invalid || error.errno == .noSuchFile {
-            return false
+        var attempts = 0
+        while true {
+            do throws(SystemCallError) {
+                try syscall("umount(\(target))") { umount2(target, 0) }
+                return true
+            } catch where error.errno == .invalid || error.errno == .noSuchFile {
+                return false
+            } catch where error.errno == .busy && attempts < busyRetries {
+                attempts += 1
+                usleep(20_000)
+            }
         }
     }
+
+    /// How many times a busy unmount is retried, 20 ms apart.
+    static let busyRetries = 50
 
     /// One line of /proc/self/mountinfo.
     public struct Entry: Sendable, Equatable {
