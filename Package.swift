@@ -19,10 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
-        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.0.0"),
-        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.30.0"),
-        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
@@ -51,19 +48,19 @@ let package = Package(
             name: "StorageCore",
             dependencies: ["KBSSystem", "KBSLMDB", "KBSDeviceMapper", "KBSArchive", .product(name: "Logging", package: "swift-log")]
         ),
-        // containerd's snapshots gRPC service: decode, call the core, map errors. No C.
+        // containerd's snapshots gRPC service on our own small gRPC server (swift-nio-http2): decode, call the core, map errors. No C.
         .target(
             name: "SnapshotterAdapter",
             dependencies: [
                 "StorageCore",
                 "KBSSystem",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ]
         ),
         // containers/storage's graph driver as a C ABI: decode, call the core, map errors. No C library.
@@ -100,15 +97,12 @@ let package = Package(
             ],
             path: "Benchmarks/snapbench"
         ),
-        // The snapshots API's floor: Stat answered with a constant by grpc-swift-2 and by bare
-        // swift-nio-http2 (Benchmarks/rpc-floor/run.sh).
+        // The snapshots API's floor: Stat answered with a constant by bare swift-nio-http2
+        // (Benchmarks/rpcfloor/run.sh).
         .executableTarget(
             name: "rpcfloor",
             dependencies: [
                 "SnapshotterAdapter",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
@@ -133,8 +127,11 @@ let package = Package(
             dependencies: [
                 "SnapshotterAdapter",
                 "StorageCore",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ]
         ),
     ],

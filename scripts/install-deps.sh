@@ -20,6 +20,9 @@ packages=(
   # podman and skopeo: Debian's own (the overlay/vfs peers, and their configuration), and the
   # tools to rebuild them from source with our driver (contrib/podman/build-podman.sh)
   podman skopeo dpkg-dev quilt
+  # the gRPC server's interop and hostile-input tests: Python's grpcio client (messages from
+  # protoc's Python output) and h2 for hand-made HTTP/2 frames
+  python3-grpcio python3-protobuf python3-h2 protobuf-compiler libprotobuf-dev
 )
 
 missing=()

@@ -22,6 +22,8 @@ if [ "$(id -u)" -eq 0 ]; then
   bin=$(swift build --show-bin-path)
   echo "== containerd's SnapshotterSuite through the proxy against snapctl serve"
   Tests/containerd/run-suite.sh "$bin/snapctl"
+  echo "== our gRPC server against Python's grpcio client, malformed and hostile HTTP/2 input, and a graceful drain"
+  Tests/rpc/run.sh "$bin/snapctl"
   echo "== real containerd + runc on kata-block, beside another namespace of the same pool"
   Tests/containerd/run-containerd.sh "$bin/snapctl"
   echo "== the Kata path: a snapshot prepared through containerd handed to a qemu guest as virtio-blk, its process run there, its write seen on the host"

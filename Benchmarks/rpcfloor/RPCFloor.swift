@@ -1,14 +1,9 @@
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
-import GRPCProtobuf
 import NIOCore
 import NIOPosix
 import SnapshotterAdapter
 
 /// The floor under the containerd snapshots API's per-call cost (issue 11's measurements): the
 /// `Stat` RPC answered with a constant reply, no engine behind it, by
-///   grpc SOCKET [THREADS]  grpc-swift-2 + grpc-swift-nio-transport, configured as `snapctl serve`
-///                          configures its transport (the same ping responder);
 ///   h2 SOCKET [THREADS]    a bare responder on swift-nio-http2: h2c, 5-byte gRPC message framing,
 ///                          `grpc-status` trailers; every other method UNIMPLEMENTED. A throwaway
 ///                          prototype to measure with, not a server to run.
@@ -17,18 +12,14 @@ import SnapshotterAdapter
 enum RPCFloor {
     static func main() async throws {
         let arguments = CommandLine.arguments
-        guard arguments.count >= 3, ["grpc", "h2"].contains(arguments[1]) else {
-            print("usage: rpcfloor grpc|h2 SOCKET [THREADS]")
+        guard arguments.count >= 3, arguments[1] == "h2" else {
+            print("usage: rpcfloor h2 SOCKET [THREADS]")
             return
         }
         let socket = arguments[2]
         let threads = arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        if arguments[1] == "grpc" {
-            try await serveGRPC(socket, group)
-        } else {
-            try await serveHTTP2(socket, group)
-        }
+        try await serveHTTP2(socket, group)
     }
 
     /// The constant reply: what a Stat of a committed snapshot answers.
@@ -40,14 +31,6 @@ enum RPCFloor {
         response.info.createdAt = .init(seconds: 1_700_000_000, nanos: 0)
         response.info.updatedAt = .init(seconds: 1_700_000_000, nanos: 0)
         return response
-    }
-
-    static func serveGRPC(_ socket: String, _ group: MultiThreadedEventLoopGroup) async throws {
-        let transport = HTTP2ServerTransport.Posix(
-            address: .unixDomainSocket(path: socket), transportSecurity: .plaintext, config: SnapshotterServer.transportConfig,
-            eventLoopGroup: group)
-        let server = GRPCServer(transport: transport, services: [StatOnlyService(reply: reply)])
-        try await server.serve()
     }
 
     static func serveHTTP2(_ socket: String, _ group: MultiThreadedEventLoopGroup) async throws {
@@ -70,22 +53,5 @@ enum RPCFloor {
             }
             .bind(unixDomainSocketPath: socket, cleanupExistingSocketFile: true).get()
         try await channel.closeFuture.get()
-    }
-}
-
-/// Only `Stat`, with the constant reply; the router answers every other method UNIMPLEMENTED.
-struct StatOnlyService: RegistrableRPCService {
-    let reply: Containerd_Services_Snapshots_V1_StatSnapshotResponse
-
-    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        let reply = reply
-        router.registerHandler(
-            forMethod: Containerd_Services_Snapshots_V1_Snapshots.Method.Stat.descriptor,
-            deserializer: ProtobufDeserializer<Containerd_Services_Snapshots_V1_StatSnapshotRequest>(),
-            serializer: ProtobufSerializer<Containerd_Services_Snapshots_V1_StatSnapshotResponse>()
-        ) { request, _ in
-            _ = try await ServerRequest(stream: request)
-            return StreamingServerResponse(single: ServerResponse(message: reply))
-        }
     }
 }

@@ -2,8 +2,8 @@
 # The containerd snapshots API's per-call floor (issue 11, part 1): the Stat RPC on one key,
 # driven by the same gRPC-Go client containerd's proxy uses (Benchmarks/containerd/snapbench-go),
 # served by
-#   kata-block    snapctl serve as it is (the engine behind it, file backend)
-#   grpc-swift    grpc-swift-2 + grpc-swift-nio-transport answering a constant (rpcfloor grpc)
+#   kata-block    snapctl serve as it is (the engine behind it, file backend, its own gRPC
+#                 server on swift-nio-http2 since issue 11 part 2)
 #   nio-http2     a bare swift-nio-http2 responder answering the same constant (rpcfloor h2)
 #   containerd    containerd 1.6's gRPC-Go contrib/snapshotservice over overlayfs
 # at 1 and 4 clients, on every core and pinned to one core (taskset -c 0, server and client),
@@ -37,7 +37,6 @@ start() {
   rm -f "$sock"
   case $name in
     kata-block) $pin "$bin/snapctl" serve --state-dir "$work/kbs" --socket "$sock" >/dev/null 2>"$work/kbs.log" & ;;
-    grpc-swift) $pin "$bin/rpcfloor" grpc "$sock" "$threads" >/dev/null 2>&1 & ;;
     nio-http2) $pin "$bin/rpcfloor" h2 "$sock" "$threads" >/dev/null 2>&1 & ;;
     containerd) $pin "$work/snapbench-go" serve overlayfs "$work/overlay" "$sock" >/dev/null 2>&1 & ;;
   esac
@@ -51,7 +50,7 @@ results=$work/results.tsv
 for placement in all one; do
   pin=""
   [ "$placement" = one ] && pin="taskset -c 0"
-  for name in kata-block grpc-swift nio-http2 containerd; do
+  for name in kata-block nio-http2 containerd; do
     start "$name" "$pin"
     for clients in 1 4; do
       echo "$name, $clients client(s), $placement core(s): $calls calls" >&2

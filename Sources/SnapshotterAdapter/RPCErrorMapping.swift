@@ -1,10 +1,9 @@
-import GRPCCore
 import StorageCore
 
 /// The one mapping from engine errors to the gRPC codes containerd's errdefs understands.
-extension StorageError: RPCErrorConvertible {
-    public var rpcErrorCode: RPCError.Code {
-        switch code {
+extension StorageError: RPCStatusConvertible {
+    public var rpcStatus: RPCStatus {
+        let code: RPCStatus.Code = switch code {
         case .notFound: .notFound
         case .alreadyExists: .alreadyExists
         case .failedPrecondition, .busy: .failedPrecondition
@@ -13,7 +12,6 @@ extension StorageError: RPCErrorConvertible {
         case .noSpace: .resourceExhausted
         default: .internalError
         }
+        return RPCStatus(code, description)
     }
-
-    public var rpcErrorMessage: String { description }
 }

@@ -1,16 +1,13 @@
 import Foundation
-import GRPCCore
 import Logging
 import StorageCore
 import SwiftProtobuf
-
-typealias Snapshots = Containerd_Services_Snapshots_V1_Snapshots
 
 /// containerd's snapshots service over the engine: decode the request, call the core, encode the
 /// answer. It sees only its own namespace of the pool (containerd's garbage collector removes
 /// every snapshot it has no record of, so it must never see another frontend's). Errors map to
 /// gRPC codes in `RPCErrorMapping.swift` and nowhere else.
-public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
+public struct SnapshotsService: Sendable {
     static let listBatch = 1_000
 
     /// Label that sets a new writable snapshot's device size, e.g. "20GiB".
@@ -35,14 +32,35 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         let start = ContinuousClock.now
         do throws(StorageError) {
             let result = try await body()
-            logger.debug("rpc", metadata: ["rpc": "\(rpc)", "key": "\(key)", "ms": "\(milliseconds(since: start))"])
+            logged(rpc, key, start, nil)
             return result
         } catch {
+            logged(rpc, key, start, error)
+            throw error
+        }
+    }
+
+    /// `call` for reads that run in place (answered on the server's event loop).
+    private func read<T>(_ rpc: String, _ key: String, _ body: () throws(StorageError) -> T) throws -> T {
+        let start = ContinuousClock.now
+        do throws(StorageError) {
+            let result = try body()
+            logged(rpc, key, start, nil)
+            return result
+        } catch {
+            logged(rpc, key, start, error)
+            throw error
+        }
+    }
+
+    private func logged(_ rpc: String, _ key: String, _ start: ContinuousClock.Instant, _ error: StorageError?) {
+        if let error {
             logger.info("rpc refused", metadata: [
                 "rpc": "\(rpc)", "key": "\(key)", "code": "\(error.code)", "error": "\(error.message)",
                 "ms": "\(milliseconds(since: start))",
             ])
-            throw error
+        } else if logger.logLevel <= .debug {
+            logger.debug("rpc", metadata: ["rpc": "\(rpc)", "key": "\(key)", "ms": "\(milliseconds(since: start))"])
         }
     }
 
@@ -52,7 +70,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     }
 
     public func prepare(
-        request: Containerd_Services_Snapshots_V1_PrepareSnapshotRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_PrepareSnapshotRequest
     ) async throws -> Containerd_Services_Snapshots_V1_PrepareSnapshotResponse {
         let (key, parent, labels) = (request.key, request.parent.nilIfEmpty, request.labels)
         let size = try Self.deviceSize(labels)
@@ -63,7 +81,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     }
 
     public func view(
-        request: Containerd_Services_Snapshots_V1_ViewSnapshotRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_ViewSnapshotRequest
     ) async throws -> Containerd_Services_Snapshots_V1_ViewSnapshotResponse {
         let (key, parent, labels) = (request.key, request.parent.nilIfEmpty, request.labels)
         let mounts = try await call("View", key) { () async throws(StorageError) in try await snapshots.view(key, parent: parent, labels: labels) }
@@ -71,15 +89,22 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     }
 
     public func mounts(
-        request: Containerd_Services_Snapshots_V1_MountsRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_MountsRequest
     ) async throws -> Containerd_Services_Snapshots_V1_MountsResponse {
         let key = request.key
         let mounts = try await call("Mounts", key) { () async throws(StorageError) in try await snapshots.mounts(key) }
         return .with { $0.mounts = mounts.map(Self.encode) }
     }
 
+    /// Mounts of a snapshot whose device is attached, from the store alone; nil: `mounts` attaches it.
+    public func attachedMounts(request: Containerd_Services_Snapshots_V1_MountsRequest) throws -> Containerd_Services_Snapshots_V1_MountsResponse? {
+        let key = request.key
+        guard let mounts = try read("Mounts", key, { () throws(StorageError) in try snapshots.attachedMounts(key) }) else { return nil }
+        return .with { $0.mounts = mounts.map(Self.encode) }
+    }
+
     public func commit(
-        request: Containerd_Services_Snapshots_V1_CommitSnapshotRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_CommitSnapshotRequest
     ) async throws -> Google_Protobuf_Empty {
         let (name, key, labels) = (request.name, request.key, request.labels)
         try await call("Commit", key) { () async throws(StorageError) in try await snapshots.commit(name, key: key, labels: labels) }
@@ -87,7 +112,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     }
 
     public func remove(
-        request: Containerd_Services_Snapshots_V1_RemoveSnapshotRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_RemoveSnapshotRequest
     ) async throws -> Google_Protobuf_Empty {
         let (key, deferred) = (request.key, asyncRemove)
         try await call("Remove", key) { () async throws(StorageError) in try await snapshots.remove(key, deferDeviceDeletion: deferred) }
@@ -95,15 +120,15 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     }
 
     public func stat(
-        request: Containerd_Services_Snapshots_V1_StatSnapshotRequest, context: ServerContext
-    ) async throws -> Containerd_Services_Snapshots_V1_StatSnapshotResponse {
+        request: Containerd_Services_Snapshots_V1_StatSnapshotRequest
+    ) throws -> Containerd_Services_Snapshots_V1_StatSnapshotResponse {
         let key = request.key
-        let info = try await call("Stat", key) { () async throws(StorageError) in try snapshots.stat(key) }
+        let info = try read("Stat", key) { () throws(StorageError) in try snapshots.stat(key) }
         return .with { $0.info = Self.encode(info) }
     }
 
     public func update(
-        request: Containerd_Services_Snapshots_V1_UpdateSnapshotRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_UpdateSnapshotRequest
     ) async throws -> Containerd_Services_Snapshots_V1_UpdateSnapshotResponse {
         let info = SnapshotInfo(name: request.info.name, labels: request.info.labels)
         let paths = request.hasUpdateMask ? request.updateMask.paths : []
@@ -111,27 +136,20 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
         return .with { $0.info = Self.encode(updated) }
     }
 
+    /// Every matching snapshot, in responses of up to 1,000 infos (well under the 4 MiB message
+    /// limit): fewer, larger writes.
     public func list(
-        request: Containerd_Services_Snapshots_V1_ListSnapshotsRequest,
-        response: RPCWriter<Containerd_Services_Snapshots_V1_ListSnapshotsResponse>,
-        context: ServerContext
-    ) async throws {
+        request: Containerd_Services_Snapshots_V1_ListSnapshotsRequest
+    ) throws -> [Containerd_Services_Snapshots_V1_ListSnapshotsResponse] {
         let filter = try FilterSyntax.parse(request.filters)
-        let infos = try await call("List", request.filters.joined(separator: " | ")) { () async throws(StorageError) in
-            try snapshots.list(filter)
-        }
-        // Batches of up to 1,000 infos (well under the 4 MiB message limit): fewer, larger writes.
-        var start = 0
-        while start < infos.count {
-            try Task.checkCancellation()
-            let batch = infos[start..<min(start + Self.listBatch, infos.count)]
-            try await response.write(.with { $0.info = batch.map(Self.encode) })
-            start += batch.count
+        let infos = try read("List", request.filters.joined(separator: " | ")) { () throws(StorageError) in try snapshots.list(filter) }
+        return stride(from: 0, to: infos.count, by: Self.listBatch).map { start in
+            .with { $0.info = infos[start..<min(start + Self.listBatch, infos.count)].map(Self.encode) }
         }
     }
 
     public func usage(
-        request: Containerd_Services_Snapshots_V1_UsageRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_UsageRequest
     ) async throws -> Containerd_Services_Snapshots_V1_UsageResponse {
         let key = request.key
         let usage = try await call("Usage", key) { () async throws(StorageError) in try await snapshots.usage(key) }
@@ -142,7 +160,7 @@ public struct SnapshotsService: Snapshots.SimpleServiceProtocol {
     }
 
     public func cleanup(
-        request: Containerd_Services_Snapshots_V1_CleanupRequest, context: ServerContext
+        request: Containerd_Services_Snapshots_V1_CleanupRequest
     ) async throws -> Google_Protobuf_Empty {
         let report = try await call("Cleanup", "") { () async throws(StorageError) in try await snapshots.engine.cleanup() }
         if report.changedAnything {

@@ -1,12 +1,36 @@
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import Logging
 import Testing
 @testable import SnapshotterAdapter
 @testable import StorageCore
+import SwiftProtobuf
 
-typealias SnapshotsClient = Containerd_Services_Snapshots_V1_Snapshots.Client<HTTP2ClientTransport.Posix>
+/// containerd's snapshots API as the tests call it, over `RPCTestClient`.
+struct SnapshotsClient: Sendable {
+    let rpc: RPCTestClient
+
+    private func unary<Response: SwiftProtobuf.Message>(_ method: String, _ request: some SwiftProtobuf.Message) async throws -> Response {
+        guard let response = try await rpc.call(method, request, as: Response.self).first else {
+            throw RPCStatus(.internalError, "\(method) answered no message")
+        }
+        return response
+    }
+
+    func prepare(_ r: Containerd_Services_Snapshots_V1_PrepareSnapshotRequest) async throws -> Containerd_Services_Snapshots_V1_PrepareSnapshotResponse { try await unary("Prepare", r) }
+    func view(_ r: Containerd_Services_Snapshots_V1_ViewSnapshotRequest) async throws -> Containerd_Services_Snapshots_V1_ViewSnapshotResponse { try await unary("View", r) }
+    func mounts(_ r: Containerd_Services_Snapshots_V1_MountsRequest) async throws -> Containerd_Services_Snapshots_V1_MountsResponse { try await unary("Mounts", r) }
+    func commit(_ r: Containerd_Services_Snapshots_V1_CommitSnapshotRequest) async throws -> Google_Protobuf_Empty { try await unary("Commit", r) }
+    func remove(_ r: Containerd_Services_Snapshots_V1_RemoveSnapshotRequest) async throws -> Google_Protobuf_Empty { try await unary("Remove", r) }
+    func stat(_ r: Containerd_Services_Snapshots_V1_StatSnapshotRequest) async throws -> Containerd_Services_Snapshots_V1_StatSnapshotResponse { try await unary("Stat", r) }
+    func update(_ r: Containerd_Services_Snapshots_V1_UpdateSnapshotRequest) async throws -> Containerd_Services_Snapshots_V1_UpdateSnapshotResponse { try await unary("Update", r) }
+    func usage(_ r: Containerd_Services_Snapshots_V1_UsageRequest) async throws -> Containerd_Services_Snapshots_V1_UsageResponse { try await unary("Usage", r) }
+    func cleanup(_ r: Containerd_Services_Snapshots_V1_CleanupRequest) async throws -> Google_Protobuf_Empty { try await unary("Cleanup", r) }
+
+    /// List's responses: all of them, or the first `limit` before walking away.
+    func list(_ r: Containerd_Services_Snapshots_V1_ListSnapshotsRequest, limit: Int? = nil) async throws -> [Containerd_Services_Snapshots_V1_ListSnapshotsResponse] {
+        try await rpc.call("List", r, limit: limit)
+    }
+}
 
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case memory, file
@@ -56,11 +80,14 @@ func withDaemon(
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(attributes[.type] as? FileAttributeType == .typeSocket, "the daemon did not listen on \(socket)")
-            try await withGRPCClient(
-                transport: .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
-            ) { grpc in
-                try await body(SnapshotsClient(wrapping: grpc), engine.snapshots(in: SnapshotsService.defaultNamespace))
+            let rpc = try await RPCTestClient.connect(socket)
+            do {
+                try await body(SnapshotsClient(rpc: rpc), engine.snapshots(in: SnapshotsService.defaultNamespace))
+            } catch {
+                await rpc.close()
+                throw error
             }
+            await rpc.close()
             group.cancelAll()
         }
         outcome = .success(())
@@ -77,14 +104,14 @@ func withDaemon(
 }
 
 /// Asserts that `body` fails with the gRPC `code`.
-func expectCode(_ code: RPCError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+func expectCode(_ code: RPCStatus.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
     do {
         try await body()
         Issue.record("expected \(code), but the call succeeded", sourceLocation: sourceLocation)
-    } catch let error as RPCError {
+    } catch let error as RPCStatus {
         #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
     } catch {
-        Issue.record("expected RPCError \(code), got \(error)", sourceLocation: sourceLocation)
+        Issue.record("expected RPCStatus \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }
 
@@ -105,21 +132,13 @@ extension SnapshotsClient {
     }
 
     func names(_ filters: [String] = []) async throws -> [String] {
-        try await list(.with { $0.filters = filters }) { response in
-            var names: [String] = []
-            for try await message in response.messages { names += message.info.map(\.name) }
-            return names.sorted()
-        }
+        try await list(.with { $0.filters = filters }).flatMap { $0.info.map(\.name) }.sorted()
     }
 
     /// Every snapshot with its kind, parent and labels, to compare before and after a refused call.
     func everything() async throws -> [String] {
-        try await list(.init()) { response in
-            var rows: [String] = []
-            for try await message in response.messages {
-                rows += message.info.map { "\($0.name)|\($0.parent)|\($0.kind)|\($0.labels.sorted { $0.key < $1.key })|\($0.updatedAt)" }
-            }
-            return rows.sorted()
-        }
+        try await list(.init()).flatMap { message in
+            message.info.map { "\($0.name)|\($0.parent)|\($0.kind)|\($0.labels.sorted { $0.key < $1.key })|\($0.updatedAt)" }
+        }.sorted()
     }
 }

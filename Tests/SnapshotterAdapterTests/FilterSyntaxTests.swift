@@ -1,4 +1,3 @@
-import GRPCCore
 import Testing
 @testable import SnapshotterAdapter
 @testable import StorageCore
@@ -37,13 +36,13 @@ struct FilterSyntaxTests {
 
     @Test("errors map to the codes containerd's errdefs expects")
     func errorMapping() {
-        let cases: [(StorageError.Code, RPCError.Code)] = [
+        let cases: [(StorageError.Code, RPCStatus.Code)] = [
             (.notFound, .notFound), (.alreadyExists, .alreadyExists), (.failedPrecondition, .failedPrecondition),
             (.busy, .failedPrecondition), (.invalidArgument, .invalidArgument), (.unavailable, .unavailable),
             (.noSpace, .resourceExhausted), (.internal, .internalError),
         ]
         for (code, expected) in cases {
-            #expect(StorageError(code, "m").rpcErrorCode == expected)
+            #expect(StorageError(code, "m").rpcStatus.code == expected)
         }
     }
 }

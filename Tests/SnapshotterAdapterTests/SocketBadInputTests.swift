@@ -1,5 +1,4 @@
 import Foundation
-import GRPCCore
 import SwiftProtobuf
 import Synchronization
 import Testing
@@ -109,7 +108,7 @@ struct SocketBadInputTests {
                         do {
                             _ = try await client.prepare("same")
                             return "ok"
-                        } catch let error as RPCError {
+                        } catch let error as RPCStatus {
                             return "\(error.code)"
                         }
                     }
@@ -119,7 +118,7 @@ struct SocketBadInputTests {
                 return all
             }
             #expect(outcomes.filter { $0 == "ok" }.count == 1)
-            #expect(outcomes.filter { $0 == "\(RPCError.Code.alreadyExists)" }.count == 49)
+            #expect(outcomes.filter { $0 == "\(RPCStatus.Code.alreadyExists)" }.count == 49)
             #expect(try await client.names() == ["same"])
         }
     }
@@ -129,10 +128,7 @@ struct SocketBadInputTests {
         try await withDaemon(.memory) { client, engine in
             for i in 0..<2_000 { _ = try await engine.prepare("k\(i)") }
             // Read one batch of the stream, then walk away.
-            let first = try await client.list(.init()) { response in
-                for try await message in response.messages { return message.info.count }
-                return 0
-            }
+            let first = try await client.list(.init(), limit: 1).first?.info.count
             #expect(first == SnapshotsService.listBatch)
             // A cancelled List.
             let task = Task { try await client.names() }

@@ -85,9 +85,15 @@ public struct SnapshotNamespace: Sendable {
     /// The mounts of an active snapshot or view, attaching its device again if it was detached
     /// (after a reboot); an attached one is answered from the store alone.
     public func mounts(_ key: String) async throws(StorageError) -> [Mount] {
-        if let attached = try pool.attachedMounts(key, in: name) { return attached }
+        if let attached = try attachedMounts(key) { return attached }
         let name = name
         return try await engine.changing { (pool) throws(StorageError) in try pool.mounts(key, in: name) }
+    }
+
+    /// The mounts of an active snapshot or view whose device is attached, from the store alone (a
+    /// read: it runs in place and never waits); nil when `mounts` has a device to attach.
+    public func attachedMounts(_ key: String) throws(StorageError) -> [Mount]? {
+        try pool.attachedMounts(key, in: name)
     }
 
     /// Space the snapshot holds of its own: bytes not shared with its parent, and inodes added.

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Our gRPC server (Sources/SnapshotterAdapter/RPC) against clients it was not written with:
+# Python's grpcio (interop.py: unary, streaming, errors, deadlines, metadata, compression),
+# hand-made HTTP/2 and gRPC frames (hostile.py: the malformed-input table), and a graceful drain
+# on SIGTERM (drain.py). The store is checked unchanged and consistent. Root (file backend).
+#   Tests/rpc/run.sh /path/to/snapctl
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+snapctl=$(realpath "${1:?usage: run.sh /path/to/snapctl}")
+work=$(mktemp -d /tmp/kbs-rpc.XXXXXX)
+backend=file pool=
+# shellcheck source=../containerd/daemons.sh
+. "$here/../containerd/daemons.sh"
+trap remove_work EXIT
+# Debian's interpreter: python3-grpcio and python3-h2 are installed for it, whatever else is on PATH.
+py=/usr/bin/python3
+export KBS_PYPROTO=$work/pyproto
+mkdir -p "$KBS_PYPROTO"
+protoc -I "$here/../../proto" -I /usr/include --python_out="$KBS_PYPROTO" \
+  containerd/types/mount.proto containerd/services/snapshots/v1/snapshots.proto
+
+KBS_DEFAULT_SIZE=512MiB start_kata_block
+check "snapctl serve listens" test -S "$work/kbs.sock"
+check "Python's grpcio client: unary, streaming, errors, deadlines, metadata" "$py" "$here/interop.py" "$work/kbs.sock"
+check "malformed and hostile input: clear answers, the daemon serving, the store unchanged" "$py" "$here/hostile.py" "$work/kbs.sock"
+check "snapctl fsck: the pool is consistent" "$snapctl" fsck -q --state-dir "$work/kbs"
+if grep -qiE 'fatal error|crash|backtrace' "$work/kbs.log"; then bad "no crash in the daemon's log"; else ok "no crash in the daemon's log"; fi
+check "Python's grpcio client: a graceful drain on SIGTERM" "$py" "$here/drain.py" "$work/kbs.sock" "$kbs_pid"
+wait "$kbs_pid"; rc=$?; kbs_pid=
+check "snapctl serve exits 0 after draining" test "$rc" -eq 0
+report "gRPC server interop and hostile input"
