@@ -95,7 +95,8 @@ let package = Package(
                 "KBSSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Benchmarks/snapbench"
+            path: "Benchmarks/snapbench",
+            exclude: ["compare.sh", "compare.py"]
         ),
         // The snapshots API's floor: Stat answered with a constant by bare swift-nio-http2
         // (Benchmarks/rpcfloor/run.sh).

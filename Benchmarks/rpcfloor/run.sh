@@ -5,6 +5,8 @@
 #   kata-block    snapctl serve as it is (the engine behind it, file backend, its own gRPC
 #                 server on swift-nio-http2 since issue 11 part 2)
 #   nio-http2     a bare swift-nio-http2 responder answering the same constant (rpcfloor h2)
+#   nio-frames    the same on the connection's HTTP/2 frames, no child channel per stream
+#                 (rpcfloor h2conn)
 #   containerd    containerd 1.6's gRPC-Go contrib/snapshotservice over overlayfs
 # at 1 and 4 clients, on every core and pinned to one core (taskset -c 0, server and client),
 # with the server's context switches and CPU migrations per call (perf stat). Root.
@@ -38,6 +40,7 @@ start() {
   case $name in
     kata-block) $pin "$bin/snapctl" serve --state-dir "$work/kbs" --socket "$sock" >/dev/null 2>"$work/kbs.log" & ;;
     nio-http2) $pin "$bin/rpcfloor" h2 "$sock" "$threads" >/dev/null 2>&1 & ;;
+    nio-frames) $pin "$bin/rpcfloor" h2conn "$sock" "$threads" >/dev/null 2>&1 & ;;
     containerd) $pin "$work/snapbench-go" serve overlayfs "$work/overlay" "$sock" >/dev/null 2>&1 & ;;
   esac
   pid=$!
@@ -50,7 +53,7 @@ results=$work/results.tsv
 for placement in all one; do
   pin=""
   [ "$placement" = one ] && pin="taskset -c 0"
-  for name in kata-block nio-http2 containerd; do
+  for name in ${RPCFLOOR_SERVERS:-kata-block nio-http2 nio-frames containerd}; do
     start "$name" "$pin"
     for clients in 1 4; do
       echo "$name, $clients client(s), $placement core(s): $calls calls" >&2

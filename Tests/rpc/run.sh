@@ -28,4 +28,8 @@ if grep -qiE 'fatal error|crash|backtrace' "$work/kbs.log"; then bad "no crash i
 check "Python's grpcio client: a graceful drain on SIGTERM" "$py" "$here/drain.py" "$work/kbs.sock" "$kbs_pid"
 wait "$kbs_pid"; rc=$?; kbs_pid=
 check "snapctl serve exits 0 after draining" test "$rc" -eq 0
+# The drained Prepare's device is still attached: destroy the pool before remove_work unmounts
+# whatever is left under $work (the pool's own XFS among it).
+check "snapctl pool destroy detaches everything" "$snapctl" pool destroy --force -q --state-dir "$work/kbs"
+check "no loop device of the pool is left" sh -c "! losetup -a | grep -q '$work/'"
 report "gRPC server interop and hostile input"
