@@ -12,6 +12,8 @@ final class StatFrameResponder: ChannelInboundHandler {
     private let reply: ByteBuffer
     private var paths: [HTTP2StreamID: String] = [:]
     private var pending = false
+    /// Without a multiplexer, the connection's inbound window is ours to open again.
+    private var consumed = 0
 
     init(reply: ByteBuffer) { self.reply = reply }
 
@@ -22,6 +24,7 @@ final class StatFrameResponder: ChannelInboundHandler {
             paths[frame.streamID] = headers.headers.first(name: ":path") ?? ""
             if headers.endStream { respond(frame.streamID, context) }
         case .data(let data):
+            consumed += data.data.readableBytes
             if data.endStream { respond(frame.streamID, context) }
         case .rstStream:
             paths[frame.streamID] = nil
@@ -31,6 +34,11 @@ final class StatFrameResponder: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if consumed > 0 {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: consumed))), promise: nil)
+            consumed = 0
+            pending = true
+        }
         if pending {
             pending = false
             context.flush()
