@@ -53,10 +53,7 @@ final class RPCTestClient: Sendable {
             ":method": "POST", ":scheme": "http", ":path": "/\(SnapshotsService.serviceName)/\(method)", ":authority": "localhost",
             "content-type": "application/grpc", "te": "trailers",
         ]
-        var framed = ByteBuffer()
-        framed.writeInteger(UInt8(0))
-        framed.writeInteger(UInt32(bytes.count))
-        framed.writeBytes(bytes)
+        let framed = RPCMessageFraming.frame(bytes)
         stream.write(HTTP2Frame.FramePayload.headers(.init(headers: headers)), promise: nil)
         stream.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(framed), endStream: true)), promise: nil)
         return try await withTaskCancellationHandler {
@@ -97,9 +94,9 @@ private final class ResponseCollector: ChannelInboundHandler {
         case .data(let frame):
             guard case .byteBuffer(var bytes) = frame.data else { return }
             buffer.writeBuffer(&bytes)
-            while buffer.readableBytes >= 5, let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self),
-                  buffer.readableBytes >= 5 + Int(length) {
-                buffer.moveReaderIndex(forwardBy: 5)
+            while buffer.readableBytes >= RPCMessageFraming.prefixLength, let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self),
+                  buffer.readableBytes >= RPCMessageFraming.prefixLength + Int(length) {
+                buffer.moveReaderIndex(forwardBy: RPCMessageFraming.prefixLength)
                 messages.append(Array(buffer.readBytes(length: Int(length))!))
                 if let limit, messages.count >= limit {
                     finish(.success(messages))

@@ -58,7 +58,7 @@ final class RPCStreamHandler: ChannelInboundHandler {
         case .data(let frame):
             guard state == .receiving, case .byteBuffer(var bytes) = frame.data else { return }
             request.writeBuffer(&bytes)
-            if request.readableBytes > limits.maxRequestBytes + 5 {
+            if request.readableBytes > limits.maxRequestBytes + RPCMessageFraming.prefixLength {
                 end(RPCStatus(.resourceExhausted, "the request is larger than the limit of \(limits.maxRequestBytes) bytes"))
             } else if frame.endStream {
                 requestEnded()
@@ -96,7 +96,8 @@ final class RPCStreamHandler: ChannelInboundHandler {
             return end(RPCStatus(.unimplemented, "unknown method \(path)"))
         }
         if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
-            return end(RPCStatus(.unimplemented, "compression \"\(encoding)\" is not supported: send messages uncompressed (identity)"))
+            return end(RPCStatus(.unimplemented, "compression \"\(encoding)\" is not supported: send messages uncompressed (identity)"),
+                       acceptedEncoding: "identity")
         }
         if let text = headers.first(name: "grpc-timeout") {
             guard let timeout = RPCTimeout.parse(text) else {
@@ -113,16 +114,16 @@ final class RPCStreamHandler: ChannelInboundHandler {
     /// The client half-closed: exactly one whole message must have arrived.
     private func requestEnded() {
         guard let route else { return }
-        guard request.readableBytes >= 5,
+        guard request.readableBytes >= RPCMessageFraming.prefixLength,
               let flag = request.readInteger(as: UInt8.self), let length = request.readInteger(as: UInt32.self)
         else {
             return end(RPCStatus(.internalError, request.readableBytes == 0
                 ? "the request ended without a message" : "the request ended inside a message header"))
         }
         guard flag == 0 else {
-            return end(RPCStatus(flag == 1 ? .unimplemented : .internalError, flag == 1
-                ? "compressed messages are not supported: send messages uncompressed (identity)"
-                : "bad message flag \(flag)"))
+            guard flag == 1 else { return end(RPCStatus(.internalError, "bad message flag \(flag)")) }
+            return end(RPCStatus(.unimplemented, "compressed messages are not supported: send messages uncompressed (identity)"),
+                       acceptedEncoding: "identity")
         }
         guard length <= limits.maxRequestBytes else {
             return end(RPCStatus(.resourceExhausted, "a request message of \(length) bytes is larger than the limit of \(limits.maxRequestBytes) bytes"))
@@ -195,10 +196,7 @@ final class RPCStreamHandler: ChannelInboundHandler {
     private func write(_ message: [UInt8]) {
         guard let context, state == .running else { return }
         writeHeaders(context)
-        var framed = context.channel.allocator.buffer(capacity: message.count + 5)
-        framed.writeInteger(UInt8(0))
-        framed.writeInteger(UInt32(message.count))
-        framed.writeBytes(message)
+        let framed = RPCMessageFraming.frame(message, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(framed)))), promise: nil)
     }
 
@@ -208,8 +206,9 @@ final class RPCStreamHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.headers(.init(headers: [":status": "200", "content-type": "application/grpc"]))), promise: nil)
     }
 
-    /// Ends the call with `status`: trailers (a trailers-only response if nothing was sent).
-    private func end(_ status: RPCStatus) {
+    /// Ends the call with `status`: trailers (a trailers-only response if nothing was sent);
+    /// `acceptedEncoding` answers a refused compression with what the server reads.
+    private func end(_ status: RPCStatus, acceptedEncoding: String? = nil) {
         guard state != .ended else { return }
         if state == .running { calls.end() }
         state = .ended
@@ -219,7 +218,7 @@ final class RPCStreamHandler: ChannelInboundHandler {
         var trailers: HPACKHeaders = sentHeaders ? [:] : [":status": "200", "content-type": "application/grpc"]
         trailers.add(name: "grpc-status", value: "\(status.code.rawValue)")
         if !status.message.isEmpty { trailers.add(name: "grpc-message", value: status.encodedMessage) }
-        if status.code == .unimplemented, status.message.contains("compress") { trailers.add(name: "grpc-accept-encoding", value: "identity") }
+        if let acceptedEncoding { trailers.add(name: "grpc-accept-encoding", value: acceptedEncoding) }
         sentHeaders = true
         context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
         if status.code != .ok, status.code != .unimplemented {
