@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.30.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C at the edge: module map + shim header only.
@@ -46,7 +48,10 @@ let package = Package(
         // The engine: Swift only.
         .target(
             name: "StorageCore",
-            dependencies: ["KBSSystem", "KBSLMDB", "KBSDeviceMapper", "KBSArchive", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "KBSSystem", "KBSLMDB", "KBSDeviceMapper", "KBSArchive", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         // containerd's snapshots gRPC service on our own small gRPC server (swift-nio-http2): decode, call the core, map errors. No C.
         .target(
@@ -61,6 +66,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // containers/storage's graph driver as a C ABI: decode, call the core, map errors. No C library.
@@ -83,6 +89,9 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

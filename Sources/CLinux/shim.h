@@ -38,6 +38,18 @@ static inline int kbs_loop_set_capacity(int loop_fd) { return ioctl(loop_fd, LOO
 static inline int kbs_fifreeze(int dir_fd) { return ioctl(dir_fd, FIFREEZE, 0); }
 static inline int kbs_fithaw(int dir_fd) { return ioctl(dir_fd, FITHAW, 0); }
 
+/* Discards every free extent of at least min_length bytes of the filesystem mounted at dir_fd
+   (FITRIM); *trimmed is set to the bytes the filesystem reports it discarded. */
+static inline int kbs_fitrim(int dir_fd, unsigned long long min_length, unsigned long long *trimmed) {
+    struct fstrim_range range;
+    memset(&range, 0, sizeof range);
+    range.len = ~0ULL;
+    range.minlen = min_length;
+    int rc = ioctl(dir_fd, FITRIM, &range);
+    if (rc == 0) *trimmed = range.len;
+    return rc;
+}
+
 static const unsigned int KBS_LO_FLAGS_DIRECT_IO = LO_FLAGS_DIRECT_IO;
 static const unsigned int KBS_LO_FLAGS_READ_ONLY = LO_FLAGS_READ_ONLY;
 

@@ -19,7 +19,7 @@ extension Files {
                 try fd.write(bytes, at: 0)
                 try fd.sync()
             }
-            try syscall("rename(\(temporary), \(path))") { rename(temporary, path) }
+            try rename(temporary, to: path)
         } catch {
             _ = try? remove(temporary)
             throw error

@@ -76,6 +76,10 @@ public enum Files {
         /// For block devices: "major:minor".
         public var deviceNumber: String?
         public var size: Int64
+        /// Bytes the file occupies on its filesystem (holes take none).
+        public var allocatedBytes: Int64
+        /// Last modification, in nanoseconds since the epoch.
+        public var modified: Int64
     }
 
     /// `stat` (or `lstat`) of `path`, nil when it does not exist.
@@ -94,7 +98,26 @@ public enum Files {
         return Status(device: UInt64(st.st_dev), isDirectory: type == S_IFDIR, isBlockDevice: type == S_IFBLK,
                       isSocket: type == S_IFSOCK,
                       deviceNumber: type == S_IFBLK ? "\(kbs_major(st.st_rdev)):\(kbs_minor(st.st_rdev))" : nil,
-                      size: Int64(st.st_size))
+                      size: Int64(st.st_size), allocatedBytes: Int64(st.st_blocks) * 512,
+                      modified: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+    }
+
+    /// Creates `path` empty if it is missing and sets its modification time to now.
+    public static func touch(_ path: String) throws(SystemCallError) {
+        let fd = try syscall("open(\(path))") { open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600) }
+        defer { close(fd) }
+        try syscall("futimens(\(path))") { futimens(fd, nil) }
+    }
+
+    /// Renames `from` to `to` (replacing it); false when `from` did not exist.
+    @discardableResult
+    public static func rename(_ from: String, to: String) throws(SystemCallError) -> Bool {
+        do throws(SystemCallError) {
+            try syscall("rename(\(from), \(to))") { Glibc.rename(from, to) }
+            return true
+        } catch where error.errno == .noSuchFile {
+            return false
+        }
     }
 
     /// Whether `path` exists.

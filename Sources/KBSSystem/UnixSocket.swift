@@ -40,7 +40,7 @@ public enum UnixSocket {
         guard let status = try system({ () throws(SystemCallError) in try Files.status(path, followingLinks: false) }) else { return }
         guard status.isSocket else { throw SocketClaimError(path: path, reason: .notASocket) }
         if try system({ () throws(SystemCallError) in try isLive(path) }) { throw SocketClaimError(path: path, reason: .daemonAlive) }
-        try system { () throws(SystemCallError) in try Files.remove(path) }
+        _ = try system { () throws(SystemCallError) in try Files.remove(path) }
     }
 
     /// Owner-only access (0600): the daemon runs as root, so only root can call it.

@@ -38,9 +38,13 @@ enum BackendChoice: String, CaseIterable, CustomTestStringConvertible, Sendable 
     }
 
     /// Whether the device at `path` is still attached (not yet removed by the kernel).
-    func isAttached(_ path: String) throws -> Bool {
+    /// Whether a device is attached at `path`; with `state`, one of that pool's (a loop device
+    /// let go of is soon taken by other tests running beside this one).
+    func isAttached(_ path: String, of state: String? = nil) throws -> Bool {
         switch self {
-        case .file: return try LoopDevice.backingFile(of: path) != nil
+        case .file:
+            guard let file = try LoopDevice.backingFile(of: path) else { return false }
+            return state.map { file.hasPrefix($0 + "/") } ?? true
         case .dmThin: return try DeviceMapper.info((path as NSString).lastPathComponent) != nil
         case .memory: return false
         }
@@ -80,7 +84,8 @@ final class TestPool: Sendable {
     var pool: Pool { engine.pool }
 
     init(_ choice: BackendChoice, filesystem: FilesystemType, deviceSize: UInt64, thinDataSize: UInt64,
-         thinSource: ThinPoolSettings.Source?, thinPoolName: String?, waitLimit: Duration) async throws {
+         thinSource: ThinPoolSettings.Source?, thinPoolName: String?, waitLimit: Duration,
+         configure: (inout EngineConfiguration) -> Void = { _ in }) async throws {
         if choice != .memory {
             #expect(getuid() == 0, "block backend tests need root (loop devices, device-mapper, mkfs, mount)")
         }
@@ -108,6 +113,7 @@ final class TestPool: Sendable {
             case .files, nil: break
             }
         }
+        configure(&configuration)
         let engine = try await StorageEngine.create(at: state, configuration: configuration, backends: backends, logger: Self.logger)
         current.withLock { $0 = engine }
     }
@@ -140,10 +146,11 @@ final class TestPool: Sendable {
 func withTestPool(
     _ choice: BackendChoice, filesystem: FilesystemType = .ext4, deviceSize: UInt64 = 1 << 30, thinDataSize: UInt64 = 4 << 30,
     thinSource: ThinPoolSettings.Source? = nil, thinPoolName: String? = nil, waitLimit: Duration = .seconds(30),
+    configure: (inout EngineConfiguration) -> Void = { _ in },
     sourceLocation: SourceLocation = #_sourceLocation, _ body: (TestPool) async throws -> Void
 ) async throws {
     let pool = try await TestPool(choice, filesystem: filesystem, deviceSize: deviceSize, thinDataSize: thinDataSize,
-                                  thinSource: thinSource, thinPoolName: thinPoolName, waitLimit: waitLimit)
+                                  thinSource: thinSource, thinPoolName: thinPoolName, waitLimit: waitLimit, configure: configure)
     let outcome: Result<Void, any Error>
     do {
         try await body(pool)
@@ -187,4 +194,21 @@ func run(_ tool: String, _ arguments: String...) throws -> String {
 /// snapctl sits next to the test bundle in the build directory.
 var snapctlPath: String {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("snapctl").path
+}
+
+/// Mounts `device` on `directory` (made if missing) with `options` for the duration of `body`.
+func withMounted(_ device: String, at directory: String, options: String? = nil, _ body: () throws -> Void) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try run("mount", options.map { ["-o", $0] } ?? [], device, directory)
+    defer { _ = try? run("umount", directory) }
+    try body()
+}
+
+/// Mounts a snapshot's mount as containerd would: its type, source and options.
+func withMounted(_ mount: Mount, at directory: String, _ body: () throws -> Void) throws {
+    try withMounted(mount.source, at: directory, options: mount.options.isEmpty ? nil : mount.options.joined(separator: ","), body)
+}
+
+func run(_ tool: String, _ options: [String], _ arguments: String...) throws {
+    _ = try Subprocess.run(tool, options + arguments, captureOutput: true)
 }

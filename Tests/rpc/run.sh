@@ -19,8 +19,25 @@ mkdir -p "$KBS_PYPROTO"
 protoc -I "$here/../../proto" -I /usr/include --python_out="$KBS_PYPROTO" \
   containerd/types/mount.proto containerd/services/snapshots/v1/snapshots.proto
 
-KBS_DEFAULT_SIZE=512MiB start_kata_block
+# The daemon's config: the usual test pool, and the Prometheus endpoint on a free loopback port.
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$work/kbs.toml" <<TOML
+backend = "file"
+default_size = "512MiB"
+metrics_address = "127.0.0.1:$port"
+[file]
+pool_size = "16GiB"
+TOML
+start_kata_block
 check "snapctl serve listens" test -S "$work/kbs.sock"
+check "the Prometheus endpoint: histograms, errors and pool gauges move with the calls" "$py" "$here/metrics.py" "$work/kbs.sock" "http://127.0.0.1:$port"
+refused_off_loopback() {
+  local out rc
+  out=$(timeout 10 "$snapctl" serve --state-dir "$work/none" --socket "$work/none.sock" --metrics-address "0.0.0.0:$port" 2>&1); rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q 'loopback only' <<<"$out"
+}
+check "a metrics address off loopback is refused, saying why" refused_off_loopback
+
 check "Python's grpcio client: unary, streaming, errors, deadlines, metadata" "$py" "$here/interop.py" "$work/kbs.sock"
 check "malformed and hostile input: clear answers, the daemon serving, the store unchanged" "$py" "$here/hostile.py" "$work/kbs.sock"
 check "snapctl fsck: the pool is consistent" "$snapctl" fsck -q --state-dir "$work/kbs"

@@ -25,6 +25,8 @@ final class RPCStreamHandler: ChannelInboundHandler {
     private let logger: Logger
     private var state = State.awaitingHeaders
     private var path = ""
+    private var method = "unknown"
+    private var started = ContinuousClock.now
     private var route: RPCRoute?
     private var request = ByteBuffer()
     private var sentHeaders = false
@@ -85,6 +87,8 @@ final class RPCStreamHandler: ChannelInboundHandler {
 
     private func start(_ headers: HPACKHeaders, _ context: ChannelHandlerContext) {
         path = headers.first(name: ":path") ?? ""
+        started = ContinuousClock.now
+        method = RPCMetrics.method(of: path, known: routes[path] != nil)
         guard headers.first(name: ":method") == "POST" else {
             return refuse(httpStatus: "405", RPCStatus(.internalError, "gRPC requests use POST, not \(headers.first(name: ":method") ?? "nothing")"))
         }
@@ -221,6 +225,7 @@ final class RPCStreamHandler: ChannelInboundHandler {
         if let acceptedEncoding { trailers.add(name: "grpc-accept-encoding", value: acceptedEncoding) }
         sentHeaders = true
         context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
+        RPCMetrics.record(method, since: started, code: status.code)
         if status.code != .ok, status.code != .unimplemented {
             logger.debug("rpc ended", metadata: ["path": "\(path)", "status": "\(status)"])
         }
@@ -243,6 +248,7 @@ final class RPCStreamHandler: ChannelInboundHandler {
         case .running:
             calls.end()
             task?.cancel()
+            RPCMetrics.record(method, since: started, code: .cancelled)
             logger.debug("rpc cancelled", metadata: ["path": "\(path)", "reason": "\(reason)"])
         case .awaitingHeaders, .receiving, .ended:
             break

@@ -11,6 +11,23 @@ public struct SpaceUsage: Sendable, Equatable, Codable {
     public var freeBytes: Int64 { max(0, totalBytes - usedBytes) }
 }
 
+/// A pool kept in a file on the host filesystem: what it holds there, and what is left.
+public struct HostSpace: Sendable, Equatable, Codable {
+    /// Bytes the pool's file occupies on the host (its holes take none).
+    public var allocatedBytes: Int64
+    /// Free bytes of the host filesystem holding it.
+    public var hostFreeBytes: Int64
+    /// Bytes the pool's own filesystem used when it was new (its metadata: log, reflink and
+    /// reverse-map btrees), counted as used in `data`; nil when not recorded (older pools).
+    public var filesystemOverheadBytes: Int64?
+
+    public init(allocatedBytes: Int64, hostFreeBytes: Int64, filesystemOverheadBytes: Int64?) {
+        self.allocatedBytes = allocatedBytes
+        self.hostFreeBytes = hostFreeBytes
+        self.filesystemOverheadBytes = filesystemOverheadBytes
+    }
+}
+
 /// What one device occupies in the pool.
 public struct DeviceUsage: Sendable, Equatable {
     /// Bytes only this device holds (written since it was cloned).
@@ -107,6 +124,26 @@ public protocol BlockBackend: Sendable {
     /// kernel to finish tearing a device down fails as busy instead, and the reaper retries it.
     func setBackgroundDeletion(_ enabled: Bool)
 
+    /// Hands the space of deleted devices back to what holds the pool (the host filesystem under
+    /// a pool file) when deletions left some to hand back, or always with `force`, waiting first
+    /// until the last deletion is `settle` old; returns the bytes discarded, or nil when nothing
+    /// was done (nothing pending, or a backend whose deletions free space by themselves).
+    func returnFreedSpace(force: Bool, settle: Duration) throws(StorageError) -> UInt64?
+
+    /// Grows the pool's data space to `size` bytes while it is in use; returns the new data space.
+    func growPool(to size: UInt64) throws(StorageError) -> SpaceUsage
+
+    /// What the pool occupies on the host and what the host has left, when the pool lives in a
+    /// file there (nil for pools on block devices).
+    func hostSpace() throws(StorageError) -> HostSpace?
+
+    /// The `min_free` fraction the pool keeps, when it guards one.
+    var minFree: Double? { get }
+
+    /// Logs a warning when the pool's data space crosses 80% or 90% used (once per crossing), and
+    /// grows it first when the pool is set to grow by itself; called after changes and by upkeep.
+    func watchSpace() throws(StorageError)
+
     /// Releases what the pool itself holds (its own filesystem, a loop device) once every device
     /// is detached; used when the pool is destroyed.
     func shutDown() throws(StorageError)
@@ -119,5 +156,12 @@ extension BlockBackend {
     public func attachedPath(of id: UInt32) throws(StorageError) -> String? { try attachedDevices()[id] }
     public func isAttached(_ id: UInt32, at path: String) throws(StorageError) -> Bool { try attachedPath(of: id) == path }
     public func setBackgroundDeletion(_ enabled: Bool) {}
+    public func returnFreedSpace(force: Bool, settle: Duration) throws(StorageError) -> UInt64? { nil }
+    public func hostSpace() throws(StorageError) -> HostSpace? { nil }
+    public func watchSpace() throws(StorageError) {}
+    public var minFree: Double? { nil }
+    public func growPool(to size: UInt64) throws(StorageError) -> SpaceUsage {
+        throw StorageError(.failedPrecondition, "a \(kind) pool cannot grow in place")
+    }
     public var ownsEveryDevice: Bool { true }
 }

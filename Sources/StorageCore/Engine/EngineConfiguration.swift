@@ -17,6 +17,13 @@ public struct EngineConfiguration: Sendable, Equatable {
     public struct File: Sendable, Equatable {
         /// Size of the XFS pool file made when the state directory cannot reflink.
         public var poolSize: UInt64 = 64 << 30
+        /// New snapshots and volumes are refused while less than this fraction of the pool is free.
+        public var minFree = 0.10
+        /// Grow the XFS pool file by this much when free space falls below `autoGrowThreshold`
+        /// (0: never), up to `autoGrowLimit` bytes (0: as far as the host filesystem has room).
+        public var autoGrowStep: UInt64 = 0
+        public var autoGrowThreshold = 0.20
+        public var autoGrowLimit: UInt64 = 0
     }
 
     /// The dm-thin backend's settings.
@@ -56,6 +63,12 @@ public struct EngineConfiguration: Sendable, Equatable {
         guard thin.minFree >= 0, thin.minFree < 1 else {
             throw StorageError(.invalidArgument, "dm_thin.min_free must be below 100%")
         }
+        guard file.autoGrowStep == 0 || file.autoGrowThreshold > file.minFree else {
+            throw StorageError(.invalidArgument, "file.auto_grow_threshold must be above file.min_free, or the pool refuses snapshots before it grows")
+        }
+        guard file.autoGrowLimit == 0 || file.autoGrowLimit >= file.poolSize else {
+            throw StorageError(.invalidArgument, "file.auto_grow_limit is below file.pool_size")
+        }
         guard waitLimit > .zero else { throw StorageError(.invalidArgument, "wait_timeout must be positive") }
     }
 
@@ -85,6 +98,18 @@ public struct EngineConfiguration: Sendable, Equatable {
         },
         Key(name: "file.pool_size", help: "size of the XFS pool file made when the state directory cannot reflink", defaultValue: "64GiB") {
             (c, v) throws(StorageError) in c.file.poolSize = try size(v, "file.pool_size")
+        },
+        Key(name: "file.min_free", help: "refuse new snapshots and volumes below this much free pool space, e.g. 10%", defaultValue: "10%") {
+            (c, v) throws(StorageError) in c.file.minFree = try fraction(v, "file.min_free")
+        },
+        Key(name: "file.auto_grow_step", help: "grow the XFS pool file by this much when it runs low (0: never)", defaultValue: "0") {
+            (c, v) throws(StorageError) in c.file.autoGrowStep = try size(v, "file.auto_grow_step")
+        },
+        Key(name: "file.auto_grow_threshold", help: "grow the pool file when less than this much of it is free", defaultValue: "20%") {
+            (c, v) throws(StorageError) in c.file.autoGrowThreshold = try fraction(v, "file.auto_grow_threshold")
+        },
+        Key(name: "file.auto_grow_limit", help: "the largest size the pool file grows to by itself (0: while the host filesystem has room)", defaultValue: "0") {
+            (c, v) throws(StorageError) in c.file.autoGrowLimit = try size(v, "file.auto_grow_limit")
         },
         Key(name: "dm_thin.pool_name", help: "device-mapper name of the thin-pool", defaultValue: "kata-block-pool") { $0.thin.poolName = $1 },
         Key(name: "dm_thin.existing", help: "use the thin-pool named pool_name as it is", defaultValue: "false") { (c, v) throws(StorageError) in

@@ -12,7 +12,7 @@ public struct SnapshotNamespace: Sendable {
     /// pool default.
     public func prepare(_ key: String, parent: String? = nil, labels: [String: String] = [:], size: UInt64? = nil) async throws(StorageError) -> [Mount] {
         let name = name
-        return try await engine.changing { (pool) throws(StorageError) in
+        return try await engine.changing("prepare") { (pool) throws(StorageError) in
             try pool.createSnapshot(key, in: name, kind: .active, parent: parent, labels: labels, size: size)
         }
     }
@@ -20,7 +20,7 @@ public struct SnapshotNamespace: Sendable {
     /// Creates a read-only view `key` of the committed `parent`, or of an empty filesystem, and returns its mounts.
     public func view(_ key: String, parent: String? = nil, labels: [String: String] = [:]) async throws(StorageError) -> [Mount] {
         let name = name
-        return try await engine.changing { (pool) throws(StorageError) in
+        return try await engine.changing("view") { (pool) throws(StorageError) in
             try pool.createSnapshot(key, in: name, kind: .view, parent: parent, labels: labels)
         }
     }
@@ -30,7 +30,7 @@ public struct SnapshotNamespace: Sendable {
     /// `CreateFromTemplate`.
     public func clone(_ key: String, from source: String, labels: [String: String] = [:]) async throws(StorageError) -> [Mount] {
         let name = name
-        return try await engine.changing { (pool) throws(StorageError) in
+        return try await engine.changing("clone") { (pool) throws(StorageError) in
             try pool.createSnapshot(key, in: name, kind: .active, parent: nil, template: source, labels: labels)
         }
     }
@@ -38,14 +38,14 @@ public struct SnapshotNamespace: Sendable {
     /// Commits the active snapshot `key` as the immutable snapshot `name`; the key goes away.
     public func commit(_ committedName: String, key: String, labels: [String: String] = [:]) async throws(StorageError) {
         let name = name
-        try await engine.changing { (pool) throws(StorageError) in try pool.commit(committedName, key: key, in: name, labels: labels) }
+        try await engine.changing("commit") { (pool) throws(StorageError) in try pool.commit(committedName, key: key, in: name, labels: labels) }
     }
 
     /// Makes the active snapshot `key` committed under its own name, even while it is mounted on
     /// the host (the mount becomes read-only): containers/storage's layer about to become a parent.
     public func freeze(_ key: String) async throws(StorageError) {
         let name = name
-        try await engine.changing { (pool) throws(StorageError) in try pool.freeze(key, in: name) }
+        try await engine.changing("freeze") { (pool) throws(StorageError) in try pool.freeze(key, in: name) }
     }
 
     /// Removes the snapshot `key` and deletes its device. Refused while it has children or is
@@ -53,7 +53,7 @@ public struct SnapshotNamespace: Sendable {
     /// is deleted by the next `StorageEngine.maintain` (containerd's async remove).
     public func remove(_ key: String, deferDeviceDeletion: Bool = false) async throws(StorageError) {
         let name = name
-        try await engine.changing { (pool) throws(StorageError) in try pool.remove(key, in: name, deferDeviceDeletion: deferDeviceDeletion) }
+        try await engine.changing("remove") { (pool) throws(StorageError) in try pool.remove(key, in: name, deferDeviceDeletion: deferDeviceDeletion) }
     }
 
     // Reads of the store run in place: they never block and never wait for writers.
@@ -87,7 +87,7 @@ public struct SnapshotNamespace: Sendable {
     public func mounts(_ key: String) async throws(StorageError) -> [Mount] {
         if let attached = try attachedMounts(key) { return attached }
         let name = name
-        return try await engine.changing { (pool) throws(StorageError) in try pool.mounts(key, in: name) }
+        return try await engine.changing("mounts") { (pool) throws(StorageError) in try pool.mounts(key, in: name) }
     }
 
     /// The mounts of an active snapshot or view whose device is attached, from the store alone (a
@@ -114,13 +114,13 @@ public struct SnapshotNamespace: Sendable {
     /// options); the call that mounts applies them, later ones share that mount.
     public func mountFilesystem(_ key: String, options: [String] = []) async throws(StorageError) -> String {
         let name = name
-        return try await engine.changing { (pool) throws(StorageError) in try pool.mountFilesystem(key, in: name, options: options) }
+        return try await engine.changing("mount") { (pool) throws(StorageError) in try pool.mountFilesystem(key, in: name, options: options) }
     }
 
     /// Drops one host mount of the snapshot; the last one unmounts it, from whichever process calls it.
     public func unmountFilesystem(_ key: String) async throws(StorageError) {
         let name = name
-        try await engine.changing { (pool) throws(StorageError) in try pool.unmountFilesystem(key, in: name) }
+        try await engine.changing("unmount") { (pool) throws(StorageError) in try pool.unmountFilesystem(key, in: name) }
     }
 
     /// Mounts the snapshot for the duration of `body`; it is unmounted whatever happens.

@@ -129,7 +129,30 @@ public final class StorageEngine: Sendable {
     public func maintain() async throws(StorageError) -> Int {
         try await blocking { (pool) throws(StorageError) -> Int in
             let recovered = try pool.recoverAbandonedDevices()
-            return try pool.reapQueuedDevices() + recovered.abandonedCreations + recovered.finishedRemovals + recovered.settled
+            EngineMetrics.record(recovered)
+            let reaped = try pool.reapQueuedDevices()
+            EngineMetrics.recordReaped(reaped)
+            let count = reaped + recovered.abandonedCreations + recovered.finishedRemovals + recovered.settled
+            try pool.keepSpace()
+            return count
+        }
+    }
+
+    /// Hands the space of deleted devices back to the host (an XFS pool file's free extents are
+    /// discarded, punching them out of the file) when deletions left some, or always with
+    /// `force`, once the last deletion is `settle` old (extents freed a moment ago are
+    /// discardable only once the pool's filesystem is done freeing them). Returns the bytes discarded, nil when nothing was done. The
+    /// daemon does this in its upkeep pass; commands without a daemon call it.
+    @discardableResult
+    public func returnFreedSpace(force: Bool = false, settle: Duration = .milliseconds(300)) async throws(StorageError) -> UInt64? {
+        try await blocking { (pool) throws(StorageError) in try pool.backend.returnFreedSpace(force: force, settle: settle) }
+    }
+
+    /// Grows the pool's data space to `size` bytes while it is in use; returns the new status.
+    public func growPool(to size: UInt64) async throws(StorageError) -> PoolStatus {
+        try await blocking { (pool) throws(StorageError) -> PoolStatus in
+            _ = try pool.backend.growPool(to: size)
+            return try pool.status()
         }
     }
 
@@ -152,7 +175,20 @@ public final class StorageEngine: Sendable {
 
     /// Runs a changing call on the executor, again while a device it needs is in another live
     /// caller's operation: waits with growing pauses off the executor, up to the wait limit.
-    func changing<T: Sendable>(_ body: @escaping @Sendable (Pool) throws(StorageError) -> T) async throws(StorageError) -> T {
+    /// Its latency and failures are counted under `operation`.
+    func changing<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Pool) throws(StorageError) -> T) async throws(StorageError) -> T {
+        let started = ContinuousClock.now
+        do throws(StorageError) {
+            let result = try await retryingInFlight(body)
+            EngineMetrics.record(operation, since: started, error: nil)
+            return result
+        } catch {
+            EngineMetrics.record(operation, since: started, error: error)
+            throw error
+        }
+    }
+
+    private func retryingInFlight<T: Sendable>(_ body: @escaping @Sendable (Pool) throws(StorageError) -> T) async throws(StorageError) -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + waitLimit
         var pause = Duration.microseconds(200)

@@ -56,7 +56,7 @@ extension Pool {
         restore: (Plan, borrowing GraphTransaction) throws(StorageError) -> Void
     ) throws(StorageError) -> Outcome {
         let plan = try beginRecovering(operation, trying, begin)
-        defer { _ = inFlight.withLock { $0.subtract(plan.moving.map(\.id)) } }
+        defer { inFlight.withLock { $0.subtract(plan.moving.map(\.id)) } }
         do throws(StorageError) {
             let result = try work(plan)
             try store.write(outcome) { (txn) throws(StorageError) in
@@ -95,7 +95,7 @@ extension Pool {
                 recovered.insert(busy.id)
                 try recoverAbandoned(busy)
             } catch {
-                _ = inFlight.withLock { $0.subtract(registered) }
+                inFlight.withLock { $0.subtract(registered) }
                 throw error
             }
         }

@@ -91,13 +91,14 @@ public enum FilesystemType: String, Sendable, CaseIterable, Codable {
     }
 
     /// Mount options for a snapshot, as containerd and Kata pass them on: read-only views; clones
-    /// of one XFS share a UUID.
+    /// of one XFS share a UUID; writable ones discard what they free (down through the loop
+    /// device or the thin device, the space goes back to the pool).
     func mountOptions(readOnly: Bool) -> [String] {
         (readOnly ? ["ro"] : []) + dataOptions(readOnly: readOnly)
     }
 
     /// The filesystem's own options (mount(2)'s data), without the read-only flag.
-    func dataOptions(readOnly: Bool) -> [String] { self == .xfs ? ["nouuid"] : [] }
+    func dataOptions(readOnly: Bool) -> [String] { (self == .xfs ? ["nouuid"] : []) + (readOnly ? [] : ["discard"]) }
 
     /// Used inodes recorded in the superblock, read from the device's first bytes.
     /// Exact for unmounted filesystems; lags while mounted.

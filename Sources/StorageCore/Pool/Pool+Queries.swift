@@ -142,8 +142,17 @@ extension Pool {
     }
 
     /// Pool space, metadata space and counts.
+    /// Space upkeep after changes: the space of deleted devices back to the host, the pool grown
+    /// when it grows by itself, warnings as it fills.
+    func keepSpace() throws(StorageError) {
+        if let bytes = try backend.returnFreedSpace(force: false, settle: .zero) {
+            logger.debug("handed freed pool space back to the host", metadata: ["discarded": "\(ByteCount.format(Int64(bytes)))"])
+        }
+        try backend.watchSpace()
+    }
+
     func status() throws(StorageError) -> PoolStatus {
-        let (namespaces, devices, faulty, volumeBytes) = try store.read { (txn) throws(StorageError) -> ([String: Int], Int, Int, UInt64) in
+        let (namespaces, byState, queued, volumeBytes) = try store.read { (txn) throws(StorageError) -> ([String: Int], [String: Int], Int, UInt64) in
             var namespaces: [String: Int] = [:]
             var volumeDevices: [UInt32] = []
             try txn.forEachSnapshot { (snapshot) throws(StorageError) -> Bool in
@@ -153,20 +162,21 @@ extension Pool {
             }
             var volumeBytes: UInt64 = 0
             for id in volumeDevices { volumeBytes += try txn.device(id: id)?.sizeBytes ?? 0 }
-            var devices = 0
-            var faulty = 0
+            var byState: [String: Int] = [:]
+            var queued = 0
             try txn.forEachDevice { (device) throws(StorageError) -> Bool in
-                devices += 1
-                if device.state == .faulty { faulty += 1 }
+                byState["\(device.state)", default: 0] += 1
+                if device.state == .removing && device.owner == nil { queued += 1 }
                 return true
             }
-            return (namespaces, devices, faulty, volumeBytes)
+            return (namespaces, byState, queued, volumeBytes)
         }
         let metadata = try store.spaceUsage()
         return PoolStatus(backend: backend.kind, layout: backend.layout, filesystem: filesystem, defaultDeviceSize: record.defaultDeviceSize,
                           data: try backend.dataSpace(), metadata: SpaceUsage(usedBytes: metadata.used, totalBytes: metadata.total),
                           poolMetadata: try backend.metadataSpace(), snapshots: namespaces.values.reduce(0, +),
                           snapshotsByNamespace: namespaces, volumes: namespaces[VolumeSet.namespace] ?? 0, volumeBytes: volumeBytes,
-                          devices: devices, faultyDevices: faulty)
+                          devices: byState.values.reduce(0, +), faultyDevices: byState["\(DeviceState.faulty)"] ?? 0, host: try backend.hostSpace(),
+                          minFree: backend.minFree, devicesByState: byState, queuedForDeletion: queued)
     }
 }

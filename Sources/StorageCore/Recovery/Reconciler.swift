@@ -75,6 +75,7 @@ extension Pool {
                 "settled": "\(report.settled)", "orphansDeleted": "\(report.orphansDeleted)", "missingDevices": "\(report.missingDevices)",
             ])
         }
+        EngineMetrics.record(report)
         return report
     }
 
@@ -161,6 +162,7 @@ extension Pool {
         for orphan in present.subtracting(known).sorted() where backend.ownsEveryDevice {
             if try deleteDevice(orphan, claim: .orphan) { report.orphansDeleted += 1 }
         }
+        EngineMetrics.record(report)
         return report
     }
 }

@@ -47,7 +47,7 @@ public struct VolumeSet: Sendable {
         }
         try refuseExisting(name)
         let formatting = filesystem != pool.filesystem || size < pool.record.defaultDeviceSize ? filesystem : nil
-        _ = try await engine.changing { (pool) throws(StorageError) in
+        _ = try await engine.changing("volume_create") { (pool) throws(StorageError) in
             try pool.createSnapshot(name, in: Self.namespace, kind: .active, parent: nil, labels: labels, size: size, formatting: formatting)
         }
         return try inspect(name)
@@ -99,7 +99,7 @@ public struct VolumeSet: Sendable {
             throw StorageError(.invalidArgument, "volume \(StorageError.quoted(name)) is \(ByteCount.format(Int64(volume.sizeBytes))); volumes only grow (a filesystem cannot give back space its data may be in): give a size of at least that")
         }
         let growth: FilesystemGrowth = volume.kataVolumePath == nil ? .engine : .deviceOnly
-        var outcome = try await engine.changing { (pool) throws(StorageError) in
+        var outcome = try await engine.changing("volume_resize") { (pool) throws(StorageError) in
             try pool.resize(name, in: Self.namespace, to: size, growth: growth)
         }
         if let path = volume.kataVolumePath, !outcome.filesystemGrown {

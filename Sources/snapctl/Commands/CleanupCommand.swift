@@ -9,7 +9,9 @@ struct CleanupCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let report = try await global.openEngine().cleanup()
+        let engine = try await global.openEngine()
+        let report = try await engine.cleanup()
+        try await engine.returnFreedSpace()
         if !global.quiet {
             print("orphan devices deleted: \(report.orphansDeleted); removals finished: \(report.finishedRemovals); devices missing from the backend: \(report.missingDevices)")
         }

@@ -6,7 +6,7 @@ struct PoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pool",
         abstract: "Create, inspect and destroy the pool.",
-        subcommands: [Create.self, Activate.self, Status.self, Destroy.self]
+        subcommands: [Create.self, Activate.self, Status.self, Grow.self, Trim.self, Destroy.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -36,8 +36,17 @@ struct PoolCommand: AsyncParsableCommand {
         @Option(help: "dm-thin: data block size. Default: \(ByteSize(bytes: EngineConfiguration().thin.blockSize)).")
         var blockSize: ByteSize?
 
-        @Option(help: "dm-thin: refuse new snapshots while less than this much data or metadata space is free. Default: 10%.")
+        @Option(help: "Refuse new snapshots and volumes while less than this much pool space (dm-thin: data or metadata) is free. Default: 10%.")
         var minFree: String?
+
+        @Option(help: "file: grow the XFS pool file by this much when it runs low (0: never). Default: 0.")
+        var autoGrowStep: ByteSize?
+
+        @Option(help: "file: grow the pool file when less than this much of it is free. Default: 20%.")
+        var autoGrowThreshold: String?
+
+        @Option(help: "file: the largest size the pool file grows to by itself (0: while the host filesystem has room). Default: 0.")
+        var autoGrowLimit: ByteSize?
 
         @Option(help: "Size of the XFS pool file made when the state directory cannot reflink. Default: \(ByteSize(bytes: EngineConfiguration().file.poolSize)).")
         var poolSize: ByteSize?
@@ -56,7 +65,8 @@ struct PoolCommand: AsyncParsableCommand {
                 ("file.pool_size", poolSize.map { "\($0.bytes)" }), ("dm_thin.pool_name", poolName),
                 ("dm_thin.existing", existing ? "true" : nil), ("dm_thin.data_device", dataDevice), ("dm_thin.metadata_device", metadataDevice),
                 ("dm_thin.data_size", dataSize.map { "\($0.bytes)" }), ("dm_thin.block_size", blockSize.map { "\($0.bytes)" }),
-                ("dm_thin.min_free", minFree),
+                ("dm_thin.min_free", minFree), ("file.min_free", minFree), ("file.auto_grow_step", autoGrowStep.map { "\($0.bytes)" }),
+                ("file.auto_grow_threshold", autoGrowThreshold), ("file.auto_grow_limit", autoGrowLimit.map { "\($0.bytes)" }),
             ]
             for case let (name, value?) in given { try configuration.set(name, to: value) }
             try configuration.validate()
@@ -94,6 +104,33 @@ struct PoolCommand: AsyncParsableCommand {
 
         func run() async throws {
             try printStatus(try await global.openEngine().status(), global)
+        }
+    }
+
+    struct Grow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Grow the pool's data space while it is in use.",
+            discussion: "file: the XFS pool file, its loop device and its filesystem grow online. dm-thin made from files: both files grow and the pool takes the new size; from devices: grow the data device first. Refused when the host filesystem could not back the space the pool would offer.")
+        @OptionGroup var global: GlobalOptions
+
+        @Option(help: "The new size of the pool's data space (e.g. 80GiB).")
+        var size: ByteSize
+
+        func run() async throws {
+            try printStatus(try await global.openEngine().growPool(to: size.bytes), global)
+        }
+    }
+
+    struct Trim: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hand the pool's free space back to the host now.",
+            discussion: "An XFS pool file's free extents are discarded, punching them out of the file. `snapctl serve` does this by itself after deletions; without it, removals by other programs (the containers/storage driver) come back with this command (a timer, like fstrim.timer). Nothing to do for dm-thin pools or pools on the host's own XFS.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let trimmed = try await global.openEngine().returnFreedSpace(force: true)
+            if global.quiet { return }
+            print(trimmed.map { "discarded \(ByteCount.format(Int64($0))) of free pool space" } ?? "nothing to hand back: the pool's deletions free host space by themselves")
         }
     }
 

@@ -70,6 +70,7 @@ struct SnapshotCommand: AsyncParsableCommand {
                 try await namespace.holding(key, in: engine).remove(key)
                 if !global.quiet { print(key) }
             }
+            try await engine.returnFreedSpace()
         }
     }
 

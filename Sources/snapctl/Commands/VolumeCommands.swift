@@ -123,6 +123,7 @@ struct VolumeCommand: AsyncParsableCommand {
                 try await volumes.remove(name)
                 if !options.global.quiet { print(name) }
             }
+            try await volumes.engine.returnFreedSpace()
         }
     }
 

@@ -98,6 +98,18 @@ struct InspectJSON: Encodable {
     }
 }
 
+/// Data space, with the part the pool's own filesystem takes and the `min_free` floor.
+private func dataLine(_ status: PoolStatus) -> String {
+    var line = "\(ByteCount.format(status.data.usedBytes)) used of \(ByteCount.format(status.data.totalBytes))"
+    if let overhead = status.host?.filesystemOverheadBytes {
+        line += " (\(ByteCount.format(overhead)) of it the pool filesystem's own metadata)"
+    }
+    if let minFree = status.minFree, minFree > 0 {
+        line += String(format: "; new snapshots refused below %.0f%% free", 100 * minFree)
+    }
+    return line
+}
+
 func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
     if global.format == .json { return try printJSON(status) }
     if global.quiet { return }
@@ -105,9 +117,12 @@ func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
         ["backend", "\(status.backend) (\(status.layout))"],
         ["filesystem", status.filesystem.rawValue],
         ["device size", ByteCount.format(Int64(status.defaultDeviceSize))],
-        ["data", "\(ByteCount.format(status.data.usedBytes)) used of \(ByteCount.format(status.data.totalBytes))"],
+        ["data", dataLine(status)],
         ["metadata", "\(ByteCount.format(status.metadata.usedBytes)) used of \(ByteCount.format(status.metadata.totalBytes))"],
     ]
+    if let host = status.host {
+        rows.append(["on the host", "\(ByteCount.format(host.allocatedBytes)) occupied by the pool file; \(ByteCount.format(host.hostFreeBytes)) free on its filesystem"])
+    }
     if let pool = status.poolMetadata {
         rows.append(["pool metadata", "\(ByteCount.format(pool.usedBytes)) used of \(ByteCount.format(pool.totalBytes))"])
     }
@@ -115,5 +130,6 @@ func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
     rows.append(["snapshots", "\(status.snapshots)\(namespaces.isEmpty ? "" : " (\(namespaces))")"])
     rows.append(["volumes", "\(status.volumes) (\(ByteCount.format(Int64(status.volumeBytes))) provisioned)"])
     rows.append(["devices", "\(status.devices) (\(status.faultyDevices) faulty)"])
+    rows.append(["version", "kata-block \(status.version)"])
     printTable(["FIELD", "VALUE"], rows)
 }

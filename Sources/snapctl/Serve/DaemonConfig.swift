@@ -10,6 +10,7 @@ import TOMLKit
 ///     namespace = "containerd"  # the pool namespace containerd's snapshots live in
 ///     log_level = "info"
 ///     async_remove = false      # Remove returns at once; devices are deleted in the background
+///     metrics_address = "127.0.0.1:9464"  # Prometheus endpoint (loopback or unix:/PATH); off without it
 ///     backend = "auto"          # and every other key of `EngineConfiguration.keys`, e.g.
 ///     [file]                    # file.pool_size as `pool_size` in a [file] table
 ///     pool_size = "64GiB"
@@ -21,6 +22,7 @@ struct DaemonConfig: Equatable {
     var namespace = "containerd"
     var logLevel = "info"
     var asyncRemove = false
+    var metricsAddress: MetricsAddress?
     var engine = EngineConfiguration()
 
     /// The daemon's own keys, with their help and defaults (the engine's are `EngineConfiguration.keys`).
@@ -30,6 +32,7 @@ struct DaemonConfig: Equatable {
         ("namespace", "the pool namespace containerd's snapshots live in", "containerd"),
         ("log_level", "trace, debug, info, notice, warning, error or critical", "info"),
         ("async_remove", "Remove returns at once; devices are deleted in the background", "false"),
+        ("metrics_address", "Prometheus endpoint: 127.0.0.1:PORT, [::1]:PORT or unix:/PATH (GET /metrics); off when unset", ""),
     ]
 
     init() {}
@@ -106,6 +109,8 @@ struct DaemonConfig: Equatable {
                 throw StorageError(.invalidArgument, "log_level \"\(value)\": use trace, debug, info, notice, warning, error or critical")
             }
             logLevel = value
+        case "metrics_address":
+            metricsAddress = value.isEmpty ? nil : try MetricsAddress.parse(value)
         case "async_remove":
             guard let flag = Bool(value) else { throw StorageError(.invalidArgument, "async_remove \"\(value)\" is not true or false") }
             asyncRemove = flag

@@ -4,6 +4,7 @@ import KBSSystem
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import SnapshotterAdapter
 import StorageCore
@@ -30,6 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TOML config file (keys below).") var config: String?
     @Option(help: "State directory (overrides the config).") var stateDir: String?
     @Option(help: "Unix socket path (overrides the config).") var socket: String?
+    @Option(help: "Prometheus endpoint, 127.0.0.1:PORT or unix:/PATH (overrides the config).") var metricsAddress: String?
     @Flag(help: "Log every call at debug level.") var verbose = false
 
     func run() async throws {
@@ -39,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
         var settings = try config.map(DaemonConfig.load) ?? DaemonConfig()
         if let stateDir { settings.stateDir = stateDir }
         if let socket { settings.socket = socket }
+        if let metricsAddress { try settings.set("metrics_address", to: metricsAddress) }
         let level = verbose ? Logger.Level.debug : Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -49,20 +52,28 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = level
         Files.setCreationMask(0o077)
         try SnapshotterServer.claim(socketPath: settings.socket)
+        let registry = PrometheusCollectorRegistry()
+        if settings.metricsAddress != nil { MetricsService.bootstrap(registry) }
 
         let start = ContinuousClock.now
         let engine = try await StorageEngine.openOrCreate(stateDirectory: settings.stateDir, configuration: settings.engine, logger: logger)
         let status = try await engine.status()
         logger.info("pool open", metadata: [
-            "state": "\(engine.stateDirectory)", "backend": "\(status.backend)", "snapshots": "\(status.snapshots)",
+            "version": "\(Release.version)", "state": "\(engine.stateDirectory)", "backend": "\(status.backend)", "snapshots": "\(status.snapshots)",
             "namespace": "\(settings.namespace)", "took": "\(ContinuousClock.now - start)",
         ])
         await refreshKataVolumes(engine, logger)
         let service = SnapshotsService(engine: engine, namespace: settings.namespace, logger: logger, asyncRemove: settings.asyncRemove)
         let server = SnapshotterServer(service: service, socketPath: settings.socket, logger: logger)
         engine.enableBackgroundDeletion()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server), .init(service: MaintenanceService(engine: engine, logger: logger)),
+        ]
+        if let address = settings.metricsAddress {
+            services.append(.init(service: MetricsService(address: address, registry: registry, engine: engine, logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server), .init(service: MaintenanceService(engine: engine, logger: logger))],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

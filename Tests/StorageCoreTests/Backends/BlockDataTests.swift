@@ -157,9 +157,11 @@ struct BlockDataTests {
         try run("/usr/bin/umount", viewTarget)
         try run("/usr/bin/umount", target)
         // The kernel removes a device at its last close, in the background (dm's deferred remove).
-        for _ in 0..<1000 where try choice.isAttached(mounts[0].source) || choice.isAttached(view[0].source) { usleep(10_000) }
-        #expect(try !choice.isAttached(mounts[0].source))
-        #expect(try !choice.isAttached(view[0].source))
+        for _ in 0..<1000 where try choice.isAttached(mounts[0].source, of: pool.state) || choice.isAttached(view[0].source, of: pool.state) {
+            usleep(10_000)
+        }
+        #expect(try !choice.isAttached(mounts[0].source, of: pool.state))
+        #expect(try !choice.isAttached(view[0].source, of: pool.state))
         // A thin device cannot be deleted while open: the view's device waited for its unmount.
         #expect(try await pool.engine.maintain() == (choice == .dmThin ? 1 : 0))
         }

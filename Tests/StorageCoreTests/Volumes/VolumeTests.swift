@@ -71,7 +71,7 @@ struct VolumeTests {
             let volume = try await v.create("pgdata", size: 64 << 20)
             let path = "/var/lib/kubelet/pods/0a1b2c/volumes/kubernetes.io~csi/pgdata/mount"
             let info = try await v.kataAttach("pgdata", volumePath: path)
-            #expect(info == KataDirectVolume.MountInfo(volumeType: "block", device: volume.device!, fsType: "ext4", metadata: [:], options: []))
+            #expect(info == KataDirectVolume.MountInfo(volumeType: "block", device: volume.device!, fsType: "ext4", metadata: [:], options: ["discard"]))
             // The directory name as Kata computes it: base64 with the URL alphabet, padded.
             let encoded = try run("sh", "-c", "printf %s '\(path)' | basenc -w0 --base64url").trimmingCharacters(in: .whitespacesAndNewlines)
             let directory = "\(pool.state)/kata/\(encoded)"
@@ -186,17 +186,6 @@ struct VolumeTests {
 }
 
 /// Mounts `device` at `directory` for `body`.
-private func withMounted(_ device: String, at directory: String, options: String? = nil, _ body: () throws -> Void) throws {
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    try run("mount", options.map { ["-o", $0] } ?? [], device, directory)
-    defer { _ = try? run("umount", directory) }
-    try body()
-}
-
-private func run(_ tool: String, _ options: [String], _ arguments: String...) throws {
-    _ = try Subprocess.run(tool, options + arguments, captureOutput: true)
-}
-
 /// The size of a block device.
 private func blockBytes(_ device: String) throws -> UInt64 {
     UInt64(try run("blockdev", "--getsize64", device).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0

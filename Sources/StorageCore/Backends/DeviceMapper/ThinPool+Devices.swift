@@ -152,26 +152,9 @@ extension ThinPool {
         try deviceMapper("cannot look up \(name)") { () throws(DeviceMapperError) in try DeviceMapper.info(name) }
     }
 
-    /// Refuses new devices while free data or metadata space is below `min_free`: a pool that
-    /// runs dry fails every write of every container on it.
-    private func guardFreeSpace() throws(StorageError) {
-        let s = try status()
-        if s.mode != "rw" || s.needsCheck {
-            throw StorageError(.noSpace, "thin-pool \(poolName) is \(s.needsCheck ? "marked needs_check" : s.mode); free space or repair it with thin_check",
-                               remedy: .freeSpace)
-        }
-        let free = s.freeFraction()
-        let limit = settings.minFreeFraction
-        if free.data < limit || free.metadata < limit {
-            let which = free.data < limit ? "data" : "metadata"
-            throw StorageError(.noSpace, String(format: "thin-pool %@ has %.1f%% %@ space free, below min_free %.1f%%",
-                                                poolName, 100 * min(free.data, free.metadata), which, 100 * limit), remedy: .freeSpace)
-        }
-    }
-
     /// Makes thin device `id` with `message`; in a pool shared with another user the id may be
     /// theirs already: say so (a retry takes the next id) rather than "already exists".
-    private func makeThin(_ id: UInt32, _ message: String) throws(StorageError) {
+    func makeThin(_ id: UInt32, _ message: String) throws(StorageError) {
         do throws(StorageError) {
             try changeMetadata(message)
         } catch where error.code == .alreadyExists {

@@ -16,6 +16,7 @@ final class ThinPool: BlockBackend {
     /// The pool's transaction id as this process last set or read it; 0 before the first read.
     let lastTransactionID = Atomic<UInt64>(0)
     let backgroundDeletion = Atomic<Bool>(false)
+    let space: SpaceGuard
 
     var kind: String { ThinPoolFactory.kind }
     var layout: String { settings.source.name }
@@ -79,6 +80,7 @@ final class ThinPool: BlockBackend {
     private init(settings: ThinPoolSettings, directory: String, logger: Logger) throws(StorageError) {
         self.settings = settings
         self.logger = logger
+        space = SpaceGuard(poolName: "thin-pool \(settings.poolName)", minFree: settings.minFreeFraction, logger: logger)
         metadataLockFile = "\(directory)/thin-metadata.lock"
         try system("cannot create \(directory)") { () throws(SystemCallError) in try Files.makeDirectory(directory) }
         DeviceMapper.setLogger(logger)
@@ -120,14 +122,11 @@ final class ThinPool: BlockBackend {
                 }
             }
         }
-        let blockSectors = settings.dataBlockSize / 512
         let dataBlocks = try Self.byteSize(of: dataDevice) / settings.dataBlockSize
         guard dataBlocks > 0 else {
             throw StorageError(.invalidArgument, "data device \(dataDevice) is smaller than one \(settings.dataBlockSize)-byte block")
         }
-        let table = DeviceMapper.Target(
-            start: 0, sectors: dataBlocks * blockSectors, type: "thin-pool",
-            parameters: "\(metadataDevice) \(dataDevice) \(blockSectors) \(max(1, dataBlocks / 10)) 1 error_if_no_space")
+        let table = poolTable(metadata: metadataDevice, data: dataDevice, dataBlocks: dataBlocks)
         do throws(StorageError) {
             // A concurrent loop attach claims candidate loop devices exclusively for a moment
             // (LOOP_CONFIGURE), so the pool's claim of its own can meet EBUSY: retried, removing
@@ -146,6 +145,14 @@ final class ThinPool: BlockBackend {
             throw error
         }
         logger.info("thin-pool activated", metadata: ["pool": "\(poolName)", "data": "\(dataDevice)", "metadata": "\(metadataDevice)", "blocks": "\(dataBlocks)"])
+    }
+
+    /// The pool's table over `dataBlocks` blocks of `data`: a low-water mark at a tenth of the
+    /// pool, and writes failing at once when the pool is full instead of queueing.
+    func poolTable(metadata: String, data: String, dataBlocks: UInt64) -> DeviceMapper.Target {
+        let blockSectors = settings.dataBlockSize / 512
+        return DeviceMapper.Target(start: 0, sectors: dataBlocks * blockSectors, type: "thin-pool",
+                                   parameters: "\(metadata) \(data) \(blockSectors) \(max(1, dataBlocks / 10)) 1 error_if_no_space")
     }
 
     /// Removes the pool device and detaches its loop devices, when kata-block made it.

@@ -8,6 +8,29 @@ struct FilePoolSettings: Codable, Sendable, Equatable {
     }
 
     var layout: Layout
+    /// New devices are refused while less than this fraction of the pool is free (nil in pools
+    /// made before the setting existed: `defaultMinFree`).
+    var minFree: Double?
+    /// An XFS pool file grows by this many bytes when its free space falls below
+    /// `autoGrowThreshold`, up to `autoGrowLimit` (0: no limit but the host's room); nil or 0: never.
+    var autoGrowStep: UInt64?
+    var autoGrowThreshold: Double?
+    var autoGrowLimit: UInt64?
+    /// Bytes the pool's filesystem used when it was new: its own metadata, counted as used.
+    var emptyUsedBytes: Int64?
+
+    static let defaultMinFree = 0.10
+
+    init(layout: Layout, policy: EngineConfiguration.File = .init()) {
+        self.layout = layout
+        minFree = policy.minFree
+        autoGrowStep = policy.autoGrowStep
+        autoGrowThreshold = policy.autoGrowThreshold
+        autoGrowLimit = policy.autoGrowLimit
+    }
+
+    /// Whether the pool grows by itself (an XFS pool file with a step set).
+    var growsBySelf: Bool { layout == .xfsFile && (autoGrowStep ?? 0) > 0 }
 }
 
 /// The reflink file backend, for hosts without device-mapper.
@@ -18,7 +41,8 @@ struct FilePoolFactory: BackendFactory {
     func isAvailable() -> Bool { true }
 
     func create(_ configuration: EngineConfiguration, in context: BackendContext) throws(StorageError) -> (backend: any BlockBackend, settings: [UInt8]) {
-        let pool = try ReflinkFilePool.create(directory: context.poolDirectory, size: configuration.file.poolSize, logger: context.logger)
+        let pool = try ReflinkFilePool.create(directory: context.poolDirectory, size: configuration.file.poolSize, policy: configuration.file,
+                                          logger: context.logger)
         return (pool, try StoredSettings.encode(pool.settings))
     }
 

@@ -12,21 +12,23 @@ final class ReflinkFilePool: BlockBackend {
     let directory: String
     let settings: FilePoolSettings
     let imagesDirectory: String
-    private let logger: Logger
+    let logger: Logger
+    let space: SpaceGuard
 
     var kind: String { FilePoolFactory.kind }
     var layout: String { settings.layout.rawValue }
     var providesBlockDevices: Bool { true }
 
-    private var xfsFile: String { "\(directory)/pool.xfs" }
-    private var xfsMount: String { "\(directory)/xfs" }
+    var xfsFile: String { "\(directory)/pool.xfs" }
+    var xfsMount: String { "\(directory)/xfs" }
     private var lockFile: String { "\(directory)/pool.lock" }
 
     /// Sets up a new pool in `directory`: native when it can reflink, else an XFS file of `size` bytes.
-    static func create(directory: String, size: UInt64, logger: Logger) throws(StorageError) -> ReflinkFilePool {
+    static func create(directory: String, size: UInt64, policy: EngineConfiguration.File, logger: Logger) throws(StorageError) -> ReflinkFilePool {
         try system("cannot create \(directory)") { () throws(SystemCallError) in try Files.makeDirectory(directory) }
         let native = try system("cannot probe \(directory) for reflink") { () throws(SystemCallError) in try Reflink.isSupported(in: directory) }
-        let pool = ReflinkFilePool(directory: directory, settings: FilePoolSettings(layout: native ? .native : .xfsFile), logger: logger)
+        var settings = FilePoolSettings(layout: native ? .native : .xfsFile, policy: policy)
+        let pool = ReflinkFilePool(directory: directory, settings: settings, logger: logger)
         if !native {
             logger.info("pool directory cannot reflink; making an XFS pool file", metadata: ["file": "\(pool.xfsFile)", "bytes": "\(size)"])
             try system("cannot make the pool file \(pool.xfsFile)") { () throws(SystemCallError) in
@@ -39,7 +41,9 @@ final class ReflinkFilePool: BlockBackend {
         guard try system("cannot probe \(pool.imagesDirectory)", { () throws(SystemCallError) in try Reflink.isSupported(in: pool.imagesDirectory) }) else {
             throw StorageError(.unavailable, "\(pool.imagesDirectory) cannot reflink; use an XFS (reflink=1) or btrfs directory")
         }
-        return pool
+        guard !native else { return pool }
+        settings.emptyUsedBytes = try pool.dataSpace().usedBytes
+        return ReflinkFilePool(directory: directory, settings: settings, logger: logger)
     }
 
     /// Opens an existing pool, mounting its XFS file again after a reboot.
@@ -54,10 +58,12 @@ final class ReflinkFilePool: BlockBackend {
         self.settings = settings
         self.logger = logger
         imagesDirectory = settings.layout == .native ? "\(directory)/images" : "\(directory)/xfs/images"
+        let state = directory.hasSuffix("/pool") ? String(directory.dropLast(5)) : directory
+        space = SpaceGuard(poolName: "the pool in \(state)", minFree: settings.minFree ?? FilePoolSettings.defaultMinFree, logger: logger)
     }
 
     /// Runs `body` holding the pool's lock, shared with every process using the pool.
-    private func whileLocked<R>(_ body: () throws(StorageError) -> R) throws(StorageError) -> R {
+    func whileLocked<R>(_ body: () throws(StorageError) -> R) throws(StorageError) -> R {
         try FileLock.withExclusive(lockFile, mapError: { StorageError($0, "cannot lock the pool \(directory)") }, body)
     }
 
@@ -100,6 +106,7 @@ final class ReflinkFilePool: BlockBackend {
     func imagePath(_ id: UInt32) -> String { "\(imagesDirectory)/dev-\(id).img" }
 
     func createDevice(_ id: UInt32, size: UInt64) throws(StorageError) {
+        try guardFreeSpace()
         try system("cannot create device image \(imagePath(id))") { () throws(SystemCallError) in
             try Files.sizeFile(imagePath(id), to: size, creating: true)
         }
@@ -108,6 +115,7 @@ final class ReflinkFilePool: BlockBackend {
     func snapshotDevice(_ id: UInt32, from origin: UInt32, originPath: String?) throws(StorageError) {
         // FICLONE flushes the origin file's dirty pages (direct-I/O loops leave none); a filesystem
         // still mounted on the origin is frozen around the clone so that the copy is consistent.
+        try guardFreeSpace()
         let source = imagePath(origin)
         try system("cannot clone \(source) to \(imagePath(id))") { () throws(SystemCallError) in
             guard let originPath, try LoopDevice.backingFile(of: originPath) == source else {
@@ -149,8 +157,10 @@ final class ReflinkFilePool: BlockBackend {
     }
 
     func deleteDevice(_ id: UInt32) throws(StorageError) {
-        try system("cannot delete device image \(imagePath(id))") { () throws(SystemCallError) in _ = try Files.remove(imagePath(id)) }
+        let removed = try system("cannot delete device image \(imagePath(id))") { () throws(SystemCallError) in try Files.remove(imagePath(id)) }
+        if removed { spaceFreed() }
     }
+
 
     func usage(of id: UInt32, comparedTo base: UInt32?) throws(StorageError) -> DeviceUsage {
         try system("cannot read the extents of \(imagePath(id))") { () throws(SystemCallError) -> DeviceUsage in

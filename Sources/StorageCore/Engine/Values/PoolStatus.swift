@@ -16,4 +16,14 @@ public struct PoolStatus: Sendable, Equatable, Codable {
     public var volumeBytes: UInt64
     public var devices: Int
     public var faultyDevices: Int
+    /// The pool's file on the host, for pools kept in one (an XFS pool file).
+    public var host: HostSpace?
+    /// New snapshots and volumes are refused while less than this fraction of data space is free.
+    public var minFree: Double?
+    /// Devices by state ("active", "inactive", "faulty", ...).
+    public var devicesByState: [String: Int] = [:]
+    /// Devices of removed snapshots waiting for the reaper (still open somewhere, or async remove).
+    public var queuedForDeletion: Int = 0
+    /// The release that answered.
+    public var version = Release.version
 }

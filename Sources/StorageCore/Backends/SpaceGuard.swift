@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The space rules every backend applies to its pool's data space: `min_free` before a new device
+/// (a pool that runs dry fails every write of every container on it), and warnings in the log as
+/// the pool fills. One per open pool; the warning level it remembers is this process's.
+final class SpaceGuard: Sendable {
+    /// Fractions used at which a warning is logged, once per crossing upwards.
+    static let warningLevels = [0.8, 0.9]
+
+    /// The pool as people know it ("the pool in /var/lib/kata-block", "thin-pool NAME").
+    let poolName: String
+    let minFree: Double
+    private let logger: Logger
+    /// Index into `warningLevels` of the highest level crossed and warned about; -1 for none.
+    private let warned = Mutex(-1)
+
+    init(poolName: String, minFree: Double, logger: Logger) {
+        self.poolName = poolName
+        self.minFree = minFree
+        self.logger = logger
+    }
+
+    /// Refuses a new device while less than `minFree` of `space` is free; `what` names the space
+    /// ("data", "metadata") and `grow` says how this pool grows, for the error.
+    func requireFree(_ space: SpaceUsage, _ what: String, grow: String) throws(StorageError) {
+        let free = Self.freeFraction(space)
+        guard free < minFree else { return }
+        throw StorageError(.noSpace, String(
+            format: "%@ has %@ of %@ %@ space free (%.1f%%), below min_free %.0f%%; new snapshots and volumes are refused until there is room (%@)",
+            poolName, ByteCount.format(space.freeBytes), ByteCount.format(space.totalBytes), what, 100 * free, 100 * minFree, grow), remedy: .freeSpace)
+    }
+
+    /// Logs a warning when `space` has crossed a warning level upwards since the last call, and
+    /// an info when it went back below the levels warned about.
+    func observe(_ space: SpaceUsage) {
+        let used = 1 - Self.freeFraction(space)
+        let level = Self.warningLevels.lastIndex { used >= $0 } ?? -1
+        let previous = warned.withLock { (warned) -> Int in
+            defer { warned = level }
+            return warned
+        }
+        if level > previous {
+            logger.warning("pool is filling up", metadata: [
+                "pool": "\(poolName)", "used": "\(String(format: "%.1f%%", 100 * used))",
+                "free": "\(ByteCount.format(space.freeBytes))", "minFree": "\(String(format: "%.0f%%", 100 * minFree))",
+                "remedy": "remove unused images and snapshots, or grow the pool",
+            ])
+        } else if level < previous {
+            logger.info("pool space back below a warning level", metadata: ["pool": "\(poolName)", "used": "\(String(format: "%.1f%%", 100 * used))"])
+        }
+    }
+
+    static func freeFraction(_ space: SpaceUsage) -> Double { Double(space.freeBytes) / Double(max(1, space.totalBytes)) }
+}
