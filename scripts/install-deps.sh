@@ -23,6 +23,8 @@ packages=(
   # the gRPC server's interop and hostile-input tests: Python's grpcio client (messages from
   # protoc's Python output) and h2 for hand-made HTTP/2 frames
   python3-grpcio python3-protobuf python3-h2 protobuf-compiler libprotobuf-dev
+  # the Debian package and its test on a clean Debian 12 root (contrib/debian, Tests/package)
+  debootstrap binutils
 )
 
 missing=()

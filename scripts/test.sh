@@ -40,6 +40,8 @@ if [ "$(id -u)" -eq 0 ]; then
   Tests/containers-storage/run-podman.sh "$bin"
   echo "== containerd and podman on one pool at once: each its own namespace, the daemon killed between, each one's GC leaves the other's"
   Tests/containers-storage/run-both.sh "$bin"
+  echo "== the Debian package: built, installed on a clean Debian 12 root, the daemon from its unit's ExecStart, containerd running an image on it, removed, purged"
+  Tests/package/run-package.sh
   echo "== several processes on one pool: snapctl serve, containerd's client, two workers, one killed 20 times"
   Tests/Integration/multi-process.sh "$bin/snapctl" "$bin/kbs-stress" 60 20
   echo "== dm-thin, in a VM on Debian's kernel (this host's kernel has no device-mapper)"

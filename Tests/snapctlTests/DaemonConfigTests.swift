@@ -1,3 +1,4 @@
+import Foundation
 import StorageCore
 import Testing
 @testable import snapctl
@@ -33,6 +34,32 @@ struct DaemonConfigTests {
         #expect(config.engine.file.poolSize == 128 << 30)
         #expect(config.engine.thin.poolName == "pool" && config.engine.thin.dataSize == 256 << 30 && config.engine.thin.minFree == 0.05)
         #expect(config.engine.waitLimit == .seconds(10))
+    }
+
+    @Test("the packaged config (contrib/config/config.toml) is read, and says the defaults")
+    func packaged() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../contrib/config/config.toml").path
+        #expect(try DaemonConfig.load(path) == DaemonConfig(), "the packaged config differs from the defaults it documents")
+    }
+
+    @Test("space and metrics keys: file.min_free, auto-grow, metrics_address (loopback or unix only)")
+    func spaceAndMetrics() throws {
+        let config = try DaemonConfig.parse("""
+            metrics_address = "[::1]:9464"
+            [file]
+            min_free = "5%"
+            auto_grow_step = "8GiB"
+            auto_grow_threshold = "25%"
+            auto_grow_limit = "512GiB"
+            """, file: "space.toml")
+        #expect(config.metricsAddress == .tcp(host: "::1", port: 9464))
+        #expect(config.engine.file.minFree == 0.05 && config.engine.file.autoGrowStep == 8 << 30)
+        #expect(config.engine.file.autoGrowThreshold == 0.25 && config.engine.file.autoGrowLimit == 512 << 30)
+        #expect(try DaemonConfig.parse("metrics_address = \"unix:/run/m.sock\"", file: "m.toml").metricsAddress == .unix("/run/m.sock"))
+        for refused in ["0.0.0.0:9464", "10.0.0.1:80", "example.com:9464", "127.0.0.1", "unix:relative", "127.0.0.1:99999"] {
+            #expect(throws: StorageError.self, "\(refused)") { _ = try DaemonConfig.parse("metrics_address = \"\(refused)\"", file: "m.toml") }
+        }
+        #expect(throws: StorageError.self) { _ = try DaemonConfig.parse("[file]\nauto_grow_step = \"1GiB\"\nauto_grow_threshold = \"5%\"", file: "g.toml") }
     }
 
     @Test("an empty file means every default")

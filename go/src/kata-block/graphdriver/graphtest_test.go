@@ -60,17 +60,17 @@ func TestGraphtest(t *testing.T) {
 	t.Run("FullPool", testFullPool)
 }
 
-// testFullPool: on a small dm-thin pool of its own, a layer is filled until the pool's free
-// space falls below its min_free guard; then a new layer is refused with ENOSPC (nothing made),
-// what is stored stays readable, and once the filled layer is removed new layers are made
-// again. The file backend has no such guard yet, so this runs on dm-thin only (in the VM).
+// testFullPool: on a small pool of its own (a 128 MiB thin-pool, or a 320 MiB XFS pool file), a
+// layer is filled until the pool's free space falls below its min_free guard; then a new layer
+// is refused with ENOSPC (nothing made), what is stored stays readable, and once the filled
+// layer is removed new layers are made again.
 func testFullPool(t *testing.T) {
-	if !strings.Contains(os.Getenv("KBS_DRIVER_OPTIONS"), "backend=dm-thin") {
-		t.Skip("the min_free guard is dm-thin's; the file backend has none yet")
+	options := []string{"backend=file", "file.pool_size=320MiB", "default_size=512MiB"}
+	if strings.Contains(os.Getenv("KBS_DRIVER_OPTIONS"), "backend=dm-thin") {
+		options = []string{"backend=dm-thin", "dm_thin.pool_name=kbs-graphtest-full", "dm_thin.data_size=128MiB", "default_size=512MiB"}
 	}
 	home := t.TempDir()
-	driver, err := graphdriver.New(kata.Name, graphdriver.Options{Root: home, DriverOptions: []string{
-		"backend=dm-thin", "dm_thin.pool_name=kbs-graphtest-full", "dm_thin.data_size=128MiB", "default_size=512MiB"}})
+	driver, err := graphdriver.New(kata.Name, graphdriver.Options{Root: home, DriverOptions: options})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func testFullPool(t *testing.T) {
 		chunk[i] = byte(i*7 + i>>12)
 	}
 	refused := false
-	for i := 0; i < 32 && !refused; i++ {
+	for i := 0; i < 96 && !refused; i++ {
 		name := filepath.Join(root, fmt.Sprintf("fill-%02d", i))
 		if err := os.WriteFile(name, chunk, 0o644); err != nil {
 			t.Fatalf("writing %s before the guard refused anything: %v", name, err)
@@ -115,7 +115,7 @@ func testFullPool(t *testing.T) {
 		refused = true
 	}
 	if !refused {
-		t.Fatal("128 MiB written into a 128 MiB pool and new layers are still made")
+		t.Fatal("384 MiB written into the pool and new layers are still made")
 	}
 	if driver.Exists("more") {
 		t.Error("the refused Create left its layer")
