@@ -32,6 +32,8 @@ if [ "$(id -u)" -eq 0 ]; then
   Tests/kata/run-volume.sh "$bin/snapctl"
   echo "== space comes back: real containerd importing, running and removing a 150 MB image, rounds of it; the pool file back to a new pool's size"
   Tests/space/run-churn.sh "$bin/snapctl" 4
+  echo "== snapctl for operators: --version, completions, progress on a terminal and silence off one, errors naming the remedy"
+  Tests/cli/run-cli.sh "$bin/snapctl"
   echo "== containers/storage's graphtest suite against the kata-block driver (file backend)"
   Tests/containers-storage/run-graphtest.sh "$bin"
   echo "== containers/storage's own CLI with the kata-block driver: layers, image, container, mounts, diff"

@@ -11,7 +11,11 @@ struct FsckCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let problems = try await global.openEngine().checkConsistency()
+        let engine = try await global.openEngine()
+        let snapshots = try engine.list().count
+        let problems = try await TerminalProgress.whileRunning("checking \(snapshots) snapshots, their devices and mounts", global, sample: { nil }) {
+            try await engine.checkConsistency()
+        }
         if global.format == .json {
             try printJSON(problems.map { ["subject": $0.subject, "problem": $0.problem] })
         } else if !global.quiet {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KBSSystem
 import StorageCore
 
 struct LayerCommand: AsyncParsableCommand {
@@ -31,8 +32,15 @@ struct LayerCommand: AsyncParsableCommand {
             let snapshots = try await global.openEngine().snapshots(in: namespace.forNew)
             _ = try await snapshots.prepare(name, parent: parent, size: size?.bytes)
             let result: ApplyResult
+            // Progress: how far into the tar the reader is (a file, not a pipe: a pipe has no position).
+            let total = tar == "-" ? nil : try? Files.status(tar)?.size
+            let fd = input.fileDescriptor
             do {
-                result = try await snapshots.applyLayer(name, tar: input.fileDescriptor, options: .init(ignoreChownErrors: ignoreChownErrors))
+                result = try await TerminalProgress.whileRunning("importing \(name)", global, sample: {
+                    Terminal.position(of: fd).map { TerminalProgress.bytes($0, of: total ?? nil) }
+                }) {
+                    try await snapshots.applyLayer(name, tar: fd, options: .init(ignoreChownErrors: ignoreChownErrors))
+                }
                 if !noCommit { try await snapshots.commit(name, key: name) }
             } catch {
                 try? await snapshots.remove(name)
@@ -61,7 +69,12 @@ struct LayerCommand: AsyncParsableCommand {
                 throw ValidationError("cannot create \(tar)")
             }
             defer { try? output.close() }
-            let bytes = try await snapshots.exportLayer(key, to: output.fileDescriptor)
+            let path = tar
+            let bytes = try await TerminalProgress.whileRunning("exporting \(key)", global, sample: {
+                (try? Files.status(path)?.size).flatMap { $0 }.map { TerminalProgress.bytes($0, of: nil) + " written" }
+            }) {
+                try await snapshots.exportLayer(key, to: output.fileDescriptor)
+            }
             if !global.quiet { print("\(tar)\t\(ByteSize(bytes: UInt64(bytes))) of file data") }
         }
     }

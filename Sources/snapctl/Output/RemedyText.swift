@@ -15,7 +15,7 @@ enum RemedyText {
         case .createPool: "create one with `snapctl pool create --state-dir DIR` (or let `snapctl serve` make it)"
         case .upgrade: "this snapctl is older than the store; use the release that wrote it, or a newer one"
         case .retry: "retry in a moment"
-        case .freeSpace: "remove unused images and snapshots (`snapctl snapshot rm`, `snapctl cleanup`) or grow the pool"
+        case .freeSpace: "remove unused images and snapshots (`snapctl snapshot rm`, `snapctl cleanup`) or grow the pool (`snapctl pool grow --size N`)"
         case .release: "unmount it or stop what uses it first"
         case .installDependencies: "run scripts/install-deps.sh, or load the kernel module (modprobe dm-thin-pool, loop)"
         case .chooseAnother: "choose another name, or remove the existing one first"
