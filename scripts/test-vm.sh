@@ -11,4 +11,4 @@ Tests/Integration/multi-process.sh --build-only >/dev/null
 Tests/containers-storage/run-graphtest.sh --build-only "$bin" >/dev/null
 Tests/containers-storage/build-cli.sh "$bin" >/dev/null
 # The VM sees the host root read-only; the repository (and so .build) is shared writable.
-KBS_BIN_PATH=$bin scripts/vm/run.sh --timeout "${KBS_VM_TIMEOUT:-1500}" -- scripts/vm/dm-tests.sh
+KBS_BIN_PATH=$bin scripts/vm/run.sh --timeout "${KBS_VM_TIMEOUT:-2700}" -- scripts/vm/dm-tests.sh

@@ -53,8 +53,8 @@ struct DaemonConfigTests {
             auto_grow_limit = "512GiB"
             """, file: "space.toml")
         #expect(config.metricsAddress == .tcp(host: "::1", port: 9464))
-        #expect(config.engine.file.minFree == 0.05 && config.engine.file.autoGrowStep == 8 << 30)
-        #expect(config.engine.file.autoGrowThreshold == 0.25 && config.engine.file.autoGrowLimit == 512 << 30)
+        #expect(config.engine.file.minFree == 0.05 && config.engine.file.autoGrow.step == 8 << 30)
+        #expect(config.engine.file.autoGrow.threshold == 0.25 && config.engine.file.autoGrow.limit == 512 << 30)
         #expect(try DaemonConfig.parse("metrics_address = \"unix:/run/m.sock\"", file: "m.toml").metricsAddress == .unix("/run/m.sock"))
         for refused in ["0.0.0.0:9464", "10.0.0.1:80", "example.com:9464", "127.0.0.1", "unix:relative", "127.0.0.1:99999"] {
             #expect(throws: StorageError.self, "\(refused)") { _ = try DaemonConfig.parse("metrics_address = \"\(refused)\"", file: "m.toml") }

@@ -45,7 +45,7 @@ stage "volumes for Kata on dm-thin: made, described in Kata's mountInfo.json, wr
 KBS_BACKEND=dm-thin timeout -k 10 600 Tests/kata/run-volume.sh "$bin/snapctl" || failed=1
 
 stage "space comes back on dm-thin: containerd importing, running and removing a 150 MB image; the thin-pool's data usage back to a new pool's"
-KBS_BACKEND=dm-thin timeout -k 10 600 Tests/space/run-churn.sh "$bin/snapctl" 2 || failed=1
+KBS_BACKEND=dm-thin timeout -k 10 900 Tests/space/run-churn.sh "$bin/snapctl" 1 || failed=1
 
 stage "several processes on one dm-thin pool: snapctl serve, containerd's client, two workers, one killed"
 KBS_BACKEND=dm-thin timeout -k 10 600 Tests/Integration/multi-process.sh "$bin/snapctl" "$bin/kbs-stress" 40 8 || failed=1

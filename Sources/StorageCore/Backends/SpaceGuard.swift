@@ -52,5 +52,23 @@ final class SpaceGuard: Sendable {
         }
     }
 
+    /// `current`, or what `grow` makes of it when the pool grows by itself (`growth`) and has
+    /// fallen below its threshold; a growth the host cannot back is logged, not thrown (the
+    /// `min_free` check that follows says what the caller needs to know). Observed for warnings.
+    func afterGrowth(
+        _ growth: EngineConfiguration.AutoGrowth?, current: SpaceUsage, grow: (EngineConfiguration.AutoGrowth) throws(StorageError) -> SpaceUsage
+    ) throws(StorageError) -> SpaceUsage {
+        var space = current
+        if let growth, Self.freeFraction(space) < growth.threshold {
+            do throws(StorageError) {
+                space = try grow(growth)
+            } catch where error.code == .noSpace {
+                logger.warning("the pool could not grow by itself", metadata: ["pool": "\(poolName)", "error": "\(error.message)"])
+            }
+        }
+        observe(space)
+        return space
+    }
+
     static func freeFraction(_ space: SpaceUsage) -> Double { Double(space.freeBytes) / Double(max(1, space.totalBytes)) }
 }

@@ -19,11 +19,26 @@ public struct EngineConfiguration: Sendable, Equatable {
         public var poolSize: UInt64 = 64 << 30
         /// New snapshots and volumes are refused while less than this fraction of the pool is free.
         public var minFree = 0.10
-        /// Grow the XFS pool file by this much when free space falls below `autoGrowThreshold`
-        /// (0: never), up to `autoGrowLimit` bytes (0: as far as the host filesystem has room).
-        public var autoGrowStep: UInt64 = 0
-        public var autoGrowThreshold = 0.20
-        public var autoGrowLimit: UInt64 = 0
+        /// How the XFS pool file grows by itself.
+        public var autoGrow = AutoGrowth()
+    }
+
+    /// A pool that grows by itself: by `step` bytes whenever less than `threshold` of it is free
+    /// (checked before every new device and in the daemon's upkeep), up to `limit` bytes (0: as
+    /// far as the host filesystem has room). A step of 0 turns it off.
+    public struct AutoGrowth: Sendable, Equatable, Codable {
+        public var step: UInt64 = 0
+        public var threshold = 0.20
+        public var limit: UInt64 = 0
+
+        public init() {}
+
+        /// The size to grow a pool of `size` bytes to, or nil when it is off or at its limit.
+        func target(from size: UInt64) -> UInt64? {
+            guard step > 0 else { return nil }
+            let target = limit == 0 ? size + step : min(size + step, limit)
+            return target > size ? target : nil
+        }
     }
 
     /// The dm-thin backend's settings.
@@ -41,6 +56,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         public var blockSize: UInt64 = 64 << 10
         /// New snapshots are refused while less than this fraction of data or metadata space is free.
         public var minFree = 0.10
+        /// How a thin-pool made from files grows by itself (its data file, and its metadata file
+        /// by the same formula as at creation).
+        public var autoGrow = AutoGrowth()
     }
 
     public static let automaticBackend = "auto"
@@ -63,11 +81,10 @@ public struct EngineConfiguration: Sendable, Equatable {
         guard thin.minFree >= 0, thin.minFree < 1 else {
             throw StorageError(.invalidArgument, "dm_thin.min_free must be below 100%")
         }
-        guard file.autoGrowStep == 0 || file.autoGrowThreshold > file.minFree else {
-            throw StorageError(.invalidArgument, "file.auto_grow_threshold must be above file.min_free, or the pool refuses snapshots before it grows")
-        }
-        guard file.autoGrowLimit == 0 || file.autoGrowLimit >= file.poolSize else {
-            throw StorageError(.invalidArgument, "file.auto_grow_limit is below file.pool_size")
+        for (prefix, growth, minFree) in [("file", file.autoGrow, file.minFree), ("dm_thin", thin.autoGrow, thin.minFree)] where growth.step > 0 {
+            guard growth.threshold > minFree else {
+                throw StorageError(.invalidArgument, "\(prefix).auto_grow_threshold must be above \(prefix).min_free, or the pool refuses snapshots before it grows")
+            }
         }
         guard waitLimit > .zero else { throw StorageError(.invalidArgument, "wait_timeout must be positive") }
     }
@@ -82,7 +99,24 @@ public struct EngineConfiguration: Sendable, Equatable {
     }
 
     /// Every setting, by the names config files and driver options use.
-    public static let keys: [Key] = [
+    public static let keys: [Key] = baseKeys + autoGrowKeys("file", \.file.autoGrow, "the XFS pool file") + autoGrowKeys("dm_thin", \.thin.autoGrow, "a thin-pool made from files")
+
+    /// The three auto-grow keys of a backend's table.
+    private static func autoGrowKeys(_ prefix: String, _ path: WritableKeyPath<EngineConfiguration, AutoGrowth> & Sendable, _ what: String) -> [Key] {
+        [
+            Key(name: "\(prefix).auto_grow_step", help: "grow \(what) by this much when it runs low (0: never)", defaultValue: "0") {
+                (c, v) throws(StorageError) in c[keyPath: path].step = try size(v, "\(prefix).auto_grow_step")
+            },
+            Key(name: "\(prefix).auto_grow_threshold", help: "grow \(what) when less than this much of it is free", defaultValue: "20%") {
+                (c, v) throws(StorageError) in c[keyPath: path].threshold = try fraction(v, "\(prefix).auto_grow_threshold")
+            },
+            Key(name: "\(prefix).auto_grow_limit", help: "the largest size \(what) grows to by itself (0: while the host filesystem has room)", defaultValue: "0") {
+                (c, v) throws(StorageError) in c[keyPath: path].limit = try size(v, "\(prefix).auto_grow_limit")
+            },
+        ]
+    }
+
+    private static let baseKeys: [Key] = [
         Key(name: "backend", help: "auto (dm-thin when the kernel has device-mapper, else file), file or dm-thin", defaultValue: automaticBackend) {
             $0.backend = $1
         },
@@ -101,15 +135,6 @@ public struct EngineConfiguration: Sendable, Equatable {
         },
         Key(name: "file.min_free", help: "refuse new snapshots and volumes below this much free pool space, e.g. 10%", defaultValue: "10%") {
             (c, v) throws(StorageError) in c.file.minFree = try fraction(v, "file.min_free")
-        },
-        Key(name: "file.auto_grow_step", help: "grow the XFS pool file by this much when it runs low (0: never)", defaultValue: "0") {
-            (c, v) throws(StorageError) in c.file.autoGrowStep = try size(v, "file.auto_grow_step")
-        },
-        Key(name: "file.auto_grow_threshold", help: "grow the pool file when less than this much of it is free", defaultValue: "20%") {
-            (c, v) throws(StorageError) in c.file.autoGrowThreshold = try fraction(v, "file.auto_grow_threshold")
-        },
-        Key(name: "file.auto_grow_limit", help: "the largest size the pool file grows to by itself (0: while the host filesystem has room)", defaultValue: "0") {
-            (c, v) throws(StorageError) in c.file.autoGrowLimit = try size(v, "file.auto_grow_limit")
         },
         Key(name: "dm_thin.pool_name", help: "device-mapper name of the thin-pool", defaultValue: "kata-block-pool") { $0.thin.poolName = $1 },
         Key(name: "dm_thin.existing", help: "use the thin-pool named pool_name as it is", defaultValue: "false") { (c, v) throws(StorageError) in

@@ -39,13 +39,13 @@ struct PoolCommand: AsyncParsableCommand {
         @Option(help: "Refuse new snapshots and volumes while less than this much pool space (dm-thin: data or metadata) is free. Default: 10%.")
         var minFree: String?
 
-        @Option(help: "file: grow the XFS pool file by this much when it runs low (0: never). Default: 0.")
+        @Option(help: "Grow the pool by this much when it runs low (file: the XFS pool file; dm-thin: a pool made from files). 0: never. Default: 0.")
         var autoGrowStep: ByteSize?
 
-        @Option(help: "file: grow the pool file when less than this much of it is free. Default: 20%.")
+        @Option(help: "Grow the pool when less than this much of it is free. Default: 20%.")
         var autoGrowThreshold: String?
 
-        @Option(help: "file: the largest size the pool file grows to by itself (0: while the host filesystem has room). Default: 0.")
+        @Option(help: "The largest size the pool grows to by itself (0: while the host filesystem has room). Default: 0.")
         var autoGrowLimit: ByteSize?
 
         @Option(help: "Size of the XFS pool file made when the state directory cannot reflink. Default: \(ByteSize(bytes: EngineConfiguration().file.poolSize)).")
@@ -60,14 +60,17 @@ struct PoolCommand: AsyncParsableCommand {
         /// The options given, as settings over the defaults.
         func engineConfiguration() throws -> EngineConfiguration {
             var configuration = EngineConfiguration()
-            let given: [(String, String?)] = [
+            var given: [(String, String?)] = [
                 ("backend", backend), ("filesystem", filesystem), ("default_size", deviceSize.map { "\($0.bytes)" }),
                 ("file.pool_size", poolSize.map { "\($0.bytes)" }), ("dm_thin.pool_name", poolName),
                 ("dm_thin.existing", existing ? "true" : nil), ("dm_thin.data_device", dataDevice), ("dm_thin.metadata_device", metadataDevice),
                 ("dm_thin.data_size", dataSize.map { "\($0.bytes)" }), ("dm_thin.block_size", blockSize.map { "\($0.bytes)" }),
-                ("dm_thin.min_free", minFree), ("file.min_free", minFree), ("file.auto_grow_step", autoGrowStep.map { "\($0.bytes)" }),
-                ("file.auto_grow_threshold", autoGrowThreshold), ("file.auto_grow_limit", autoGrowLimit.map { "\($0.bytes)" }),
+                ("dm_thin.min_free", minFree), ("file.min_free", minFree),
             ]
+            for prefix in ["file", "dm_thin"] {
+                given += [("\(prefix).auto_grow_step", autoGrowStep.map { "\($0.bytes)" }), ("\(prefix).auto_grow_threshold", autoGrowThreshold),
+                          ("\(prefix).auto_grow_limit", autoGrowLimit.map { "\($0.bytes)" })]
+            }
             for case let (name, value?) in given { try configuration.set(name, to: value) }
             try configuration.validate()
             return configuration

@@ -85,11 +85,14 @@ struct PoolSpaceTests {
         }
     }
 
-    @Test("a pool that grows by itself grows before it refuses, up to its limit", .enabled(if: BackendChoice.block == .file, "auto_grow is the file backend's"))
+    @Test("a pool that grows by itself grows before it refuses, up to its limit")
     func growsBySelf() async throws {
         try await withSmallPool({
-            $0.file.autoGrowStep = 512 << 20
-            $0.file.autoGrowLimit = 2560 << 20
+            var growth = EngineConfiguration.AutoGrowth()
+            growth.step = 512 << 20
+            growth.limit = 2560 << 20
+            $0.file.autoGrow = growth
+            $0.thin.autoGrow = growth
         }) { pool in
             let dir = pool.state + "/mnt"
             let big = try await pool.snapshots.prepare("big", size: 4 << 30)

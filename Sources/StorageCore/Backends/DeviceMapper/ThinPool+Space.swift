@@ -12,15 +12,23 @@ extension ThinPool {
             throw StorageError(.noSpace, "thin-pool \(poolName) is \(s.needsCheck ? "marked needs_check" : s.mode); free space or repair it with thin_check",
                                remedy: .freeSpace)
         }
-        let (data, metadata) = spaces(s)
-        space.observe(data)
+        var (data, metadata) = spaces(s)
+        if try spaceAfterGrowth(data) != data { (data, metadata) = spaces(try status()) }
         try space.requireFree(data, "data", grow: growHint)
         try space.requireFree(metadata, "metadata", grow: growHint)
     }
 
     var minFree: Double? { space.minFree }
 
-    func watchSpace() throws(StorageError) { space.observe(spaces(try status()).data) }
+    func watchSpace() throws(StorageError) { _ = try spaceAfterGrowth(spaces(try status()).data) }
+
+    /// The data space, after growing the pool by a step when it grows by itself and has fallen
+    /// below its threshold; a warning is logged for every level crossed.
+    private func spaceAfterGrowth(_ data: SpaceUsage) throws(StorageError) -> SpaceUsage {
+        try space.afterGrowth(settings.growth, current: data) { (growth) throws(StorageError) in
+            try grow { (bytes) in growth.target(from: bytes) ?? bytes }
+        }
+    }
 
     private func spaces(_ s: ThinPoolStatus) -> (data: SpaceUsage, metadata: SpaceUsage) {
         (SpaceUsage(usedBytes: Int64(s.usedDataBlocks * settings.dataBlockSize), totalBytes: Int64(s.totalDataBlocks * settings.dataBlockSize)),
@@ -42,13 +50,21 @@ extension ThinPool {
     /// in by a suspend and resume of the pool (in-flight I/O completes first; the kernel takes a
     /// larger metadata device at the resume).
     func growPool(to size: UInt64) throws(StorageError) -> SpaceUsage {
-        let blocks = size / settings.dataBlockSize
+        try grow { (current) throws(StorageError) in
+            guard size >= current else {
+                throw StorageError(.invalidArgument, "the pool's data space is \(ByteCount.format(Int64(current))) already; pools only grow")
+            }
+            return size
+        }
+    }
+
+    /// Grows the data space to `target(current bytes)`, worked out under the metadata lock
+    /// (another process may have grown it meanwhile).
+    private func grow(_ target: (UInt64) throws(StorageError) -> UInt64) throws(StorageError) -> SpaceUsage {
         try whileMetadataLocked { () throws(StorageError) in
             let devices = try poolDevices()
             let current = try status().totalDataBlocks
-            guard blocks >= current else {
-                throw StorageError(.invalidArgument, "the pool's data space is \(ByteCount.format(Int64(current * settings.dataBlockSize))) already; pools only grow")
-            }
+            let blocks = try target(current * settings.dataBlockSize) / settings.dataBlockSize
             guard blocks > current else { return }
             let dataDevice = devices.data
             switch settings.source {

@@ -26,6 +26,14 @@ struct ThinPoolSettings: Codable, Sendable, Equatable {
     var dataBlockSize: UInt64
     /// New snapshots are refused while less than this fraction of data or metadata space is free.
     var minFreeFraction: Double
+    /// How a pool made from files grows by itself (nil in pools made before the setting: never).
+    var autoGrow: EngineConfiguration.AutoGrowth?
+
+    /// How the pool grows by itself: only one made from files does.
+    var growth: EngineConfiguration.AutoGrowth? {
+        if case .files = source { return autoGrow }
+        return nil
+    }
 
     /// Metadata device size from the kernel guide's formula: 48 bytes per data block, at least
     /// 2 MiB, at most the 16 GiB thin-pool metadata can address; rounded up to 4 KiB.
@@ -89,7 +97,8 @@ struct ThinPoolFactory: BackendFactory {
         default:
             throw StorageError(.invalidArgument, "give both a data and a metadata device, or neither (files in the state directory), or only \"existing\" with a pool name")
         }
-        let settings = ThinPoolSettings(poolName: thin.poolName, source: source, dataBlockSize: thin.blockSize, minFreeFraction: thin.minFree)
+        var settings = ThinPoolSettings(poolName: thin.poolName, source: source, dataBlockSize: thin.blockSize, minFreeFraction: thin.minFree)
+        settings.autoGrow = thin.autoGrow.step > 0 ? thin.autoGrow : nil
         let pool = try ThinPool.create(settings, dataSize: thin.dataSize, directory: context.poolDirectory, logger: context.logger)
         return (pool, try StoredSettings.encode(settings))
     }

@@ -11,11 +11,8 @@ struct FilePoolSettings: Codable, Sendable, Equatable {
     /// New devices are refused while less than this fraction of the pool is free (nil in pools
     /// made before the setting existed: `defaultMinFree`).
     var minFree: Double?
-    /// An XFS pool file grows by this many bytes when its free space falls below
-    /// `autoGrowThreshold`, up to `autoGrowLimit` (0: no limit but the host's room); nil or 0: never.
-    var autoGrowStep: UInt64?
-    var autoGrowThreshold: Double?
-    var autoGrowLimit: UInt64?
+    /// How an XFS pool file grows by itself (nil in pools made before the setting: never).
+    var autoGrow: EngineConfiguration.AutoGrowth?
     /// Bytes the pool's filesystem used when it was new: its own metadata, counted as used.
     var emptyUsedBytes: Int64?
 
@@ -24,13 +21,11 @@ struct FilePoolSettings: Codable, Sendable, Equatable {
     init(layout: Layout, policy: EngineConfiguration.File = .init()) {
         self.layout = layout
         minFree = policy.minFree
-        autoGrowStep = policy.autoGrowStep
-        autoGrowThreshold = policy.autoGrowThreshold
-        autoGrowLimit = policy.autoGrowLimit
+        autoGrow = policy.autoGrow.step > 0 ? policy.autoGrow : nil
     }
 
-    /// Whether the pool grows by itself (an XFS pool file with a step set).
-    var growsBySelf: Bool { layout == .xfsFile && (autoGrowStep ?? 0) > 0 }
+    /// How the pool grows by itself: only an XFS pool file does.
+    var growth: EngineConfiguration.AutoGrowth? { layout == .xfsFile ? autoGrow : nil }
 }
 
 /// The reflink file backend, for hosts without device-mapper.

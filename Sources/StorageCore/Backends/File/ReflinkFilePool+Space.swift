@@ -20,26 +20,15 @@ extension ReflinkFilePool {
     /// The data space, after growing the pool when it grows by itself and has fallen below its
     /// threshold; a warning is logged for every level crossed.
     private func spaceAfterGrowth() throws(StorageError) -> SpaceUsage {
-        var current = try dataSpace()
-        if settings.growsBySelf, SpaceGuard.freeFraction(current) < settings.autoGrowThreshold ?? 1 {
-            do throws(StorageError) {
-                current = try grow { (size) in
-                    let target = size + settings.autoGrowStep!
-                    let limit = settings.autoGrowLimit ?? 0
-                    return limit == 0 ? target : min(target, limit)
-                }
-            } catch where error.code == .noSpace {
-                logger.warning("the pool could not grow by itself", metadata: ["pool": "\(directory)", "error": "\(error.message)"])
-            }
+        try space.afterGrowth(settings.growth, current: try dataSpace()) { (growth) throws(StorageError) in
+            try grow { (size) in growth.target(from: size) ?? size }
         }
-        space.observe(current)
-        return current
     }
 
     private var growHint: String {
         switch settings.layout {
         case .native: "the images sit on the host filesystem under \(directory): free space there"
-        case .xfsFile where settings.growsBySelf: "it grows by itself while the host filesystem has room and it is below its limit, and can be grown by hand"
+        case .xfsFile where settings.growth != nil: "it grows by itself while the host filesystem has room and it is below its limit, and can be grown by hand"
         case .xfsFile: "the pool file can be grown"
         }
     }
