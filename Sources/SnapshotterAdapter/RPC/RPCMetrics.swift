@@ -1,4 +1,5 @@
 import CoreMetrics
+import StorageCore
 
 /// What the gRPC server counts, for whichever metrics backend the process bootstraps (the
 /// daemon's Prometheus endpoint): every call's latency by method, and calls that did not end OK
@@ -14,8 +15,7 @@ enum RPCMetrics {
     }
 
     static func record(_ method: String, since start: ContinuousClock.Instant, code: RPCStatus.Code) {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        Timer(label: durationLabel, dimensions: [("method", method)]).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        Timer(label: durationLabel, dimensions: [("method", method)]).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         if code != .ok {
             Counter(label: errorsLabel, dimensions: [("method", method), ("code", "\(code)")]).increment()
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KBSSystem
 import Logging
 import Synchronization
 
@@ -68,6 +69,16 @@ final class SpaceGuard: Sendable {
         }
         observe(space)
         return space
+    }
+
+    /// The rule of every growth: the pool never offers free space the host filesystem under it
+    /// (`host`, at `location`) could not back. Growing `pool` by `adding` bytes to `size` is refused
+    /// with the numbers when it would.
+    static func requireHostRoom(_ host: Files.Space, at location: String, for pool: SpaceUsage, adding: Int64, size: UInt64) throws(StorageError) {
+        let offered = pool.freeBytes + adding
+        guard host.freeBytes < offered else { return }
+        throw StorageError(.noSpace, "the host filesystem under \(location) has \(ByteCount.format(host.freeBytes)) free; a pool of \(ByteCount.format(Int64(size))) would offer \(ByteCount.format(offered)) it could not back",
+                           remedy: .freeSpace)
     }
 
     static func freeFraction(_ space: SpaceUsage) -> Double { Double(space.freeBytes) / Double(max(1, space.totalBytes)) }

@@ -27,10 +27,7 @@ enum EngineMetrics {
     }
 
     static func record(_ operation: String, since start: ContinuousClock.Instant, error: StorageError?) {
-        let elapsed = ContinuousClock.now - start
-        let (seconds, attoseconds) = elapsed.components
-        Timer(label: durationLabel, dimensions: [("operation", operation)])
-            .recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        Timer(label: durationLabel, dimensions: [("operation", operation)]).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         if let error {
             Counter(label: errorsLabel, dimensions: [("operation", operation), ("code", error.code.metricName)]).increment()
         }

@@ -12,8 +12,9 @@ struct FsckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try await global.openEngine()
-        let snapshots = try engine.list().count
-        let problems = try await TerminalProgress.whileRunning("checking \(snapshots) snapshots, their devices and mounts", global, sample: { nil }) {
+        // The count walks the store: only for the progress line a person sees.
+        let label = TerminalProgress.shows(global) ? "checking \(try engine.list().count) snapshots, their devices and mounts" : ""
+        let problems = try await TerminalProgress.whileRunning(label, global, sample: { nil }) {
             try await engine.checkConsistency()
         }
         if global.format == .json {

@@ -95,11 +95,7 @@ extension ThinPool {
     private func growFiles(data: String, metadata: String, to size: UInt64, devices: (metadata: String, data: String)) throws(StorageError) {
         let host = try system("cannot read the space under \(data)") { () throws(SystemCallError) in try Files.space(data) }
         let pool = try dataSpace()
-        let offered = pool.freeBytes + Int64(size) - pool.totalBytes
-        guard host.freeBytes >= offered else {
-            throw StorageError(.noSpace, "the host filesystem under \(data) has \(ByteCount.format(host.freeBytes)) free; a pool of \(ByteCount.format(Int64(size))) would offer \(ByteCount.format(offered)) it could not back",
-                               remedy: .freeSpace)
-        }
+        try SpaceGuard.requireHostRoom(host, at: data, for: pool, adding: Int64(size) - pool.totalBytes, size: size)
         let metadataSize = ThinPoolSettings.metadataSize(dataSize: size, dataBlockSize: settings.dataBlockSize)
         try system("cannot grow the thin-pool's files") { () throws(SystemCallError) in
             try Files.sizeFile(data, to: size, creating: false)

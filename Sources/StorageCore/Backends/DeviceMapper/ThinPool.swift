@@ -259,7 +259,4 @@ final class ThinPool: BlockBackend {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, for APIs that take a TimeInterval.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
+

@@ -55,11 +55,7 @@ extension ReflinkFilePool {
             guard size > current else { return (current, current) }
             let pool = try dataSpace()
             let host = try system("cannot read the space of \(directory)") { () throws(SystemCallError) in try Files.space(directory) }
-            let offered = pool.freeBytes + Int64(size - current)
-            guard host.freeBytes >= offered else {
-                throw StorageError(.noSpace, "the host filesystem under \(directory) has \(ByteCount.format(host.freeBytes)) free; a pool file of \(ByteCount.format(Int64(size))) would offer \(ByteCount.format(offered)) it could not back",
-                                   remedy: .freeSpace)
-            }
+            try SpaceGuard.requireHostRoom(host, at: directory, for: pool, adding: Int64(size - current), size: size)
             try system("cannot grow the pool file \(xfsFile)") { () throws(SystemCallError) in
                 try Files.sizeFile(xfsFile, to: size, creating: false)
                 guard let loop = try LoopDevice.attachments().first(where: { $0.file == xfsFile })?.device else {
@@ -108,7 +104,7 @@ extension ReflinkFilePool {
         return try system("cannot hand the free space of \(xfsMount) back to the host") { () throws(SystemCallError) -> UInt64? in
             let pending = try trimMarker.lastTime() != nil
             guard force || pending else { return nil }
-            try trimMarker.waitUntil(age: Int64(settle.components.seconds) * 1_000_000_000 + settle.components.attoseconds / 1_000_000_000)
+            try trimMarker.waitUntil(age: settle.nanoseconds)
             let marked = try trimMarker.lastTime()
             let started = WallClock.nanosecondsSinceEpoch()
             let trimmed: UInt64
