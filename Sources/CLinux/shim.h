@@ -50,6 +50,12 @@ static inline int kbs_fitrim(int dir_fd, unsigned long long min_length, unsigned
     return rc;
 }
 
+/* Discards length bytes of a block device from offset (BLKDISCARD): a thin device unmaps them. */
+static inline int kbs_blkdiscard(int dev_fd, unsigned long long offset, unsigned long long length) {
+    unsigned long long range[2] = { offset, length };
+    return ioctl(dev_fd, BLKDISCARD, &range);
+}
+
 static const unsigned int KBS_LO_FLAGS_DIRECT_IO = LO_FLAGS_DIRECT_IO;
 static const unsigned int KBS_LO_FLAGS_READ_ONLY = LO_FLAGS_READ_ONLY;
 

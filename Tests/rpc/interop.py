@@ -1,7 +1,10 @@
 """Python's grpcio client (Debian's python3-grpcio, C-core) against `snapctl serve`: unary and
 server-streaming calls, error codes and messages, deadlines, metadata, cancellation, compression
 refused, many threads at once.   interop.py SOCKET"""
+import os
+import subprocess
 import sys
+import tempfile
 import threading
 
 import grpc
@@ -26,11 +29,26 @@ def code_of(function):
         return error.code(), error.details()
 
 
+def write_into(mount, megabytes):
+    """Mounts a snapshot's mount as containerd would (the test runs as root), writes a file of
+    random bytes into it and unmounts it."""
+    target = tempfile.mkdtemp(prefix="kbs-py-")
+    subprocess.run(["mount", "-t", mount.type, "-o", ",".join(mount.options), mount.source, target], check=True)
+    try:
+        with open(f"{target}/data", "wb") as out:
+            out.write(os.urandom(megabytes << 20))
+            os.fsync(out.fileno())
+    finally:
+        subprocess.run(["umount", target], check=True)
+        os.rmdir(target)
+
+
 @case
 def unary_calls():
     mounts = call["Prepare"](pb.PrepareSnapshotRequest(key="py-a", labels={"origin": "python"})).mounts
     check("Prepare answers one block-device mount", len(mounts) == 1 and mounts[0].source.startswith("/dev/"), str(mounts))
     check("Mounts answers the same mounts", list(call["Mounts"](pb.MountsRequest(key="py-a")).mounts) == list(mounts))
+    write_into(mounts[0], megabytes=4)
     call["Commit"](pb.CommitSnapshotRequest(name="py-A", key="py-a"))
     view = call["View"](pb.ViewSnapshotRequest(key="py-v", parent="py-A")).mounts
     check("View mounts read-only", "ro" in view[0].options, str(view))
@@ -41,7 +59,9 @@ def unary_calls():
     labels = dict(call["Update"](update).info.labels)
     check("Update sets a label by mask", labels == {"x": "y"}, str(labels))
     usage = call["Usage"](pb.UsageRequest(key="py-A"))
-    check("Usage answers", usage.ByteSize() >= 0, str(usage))
+    check("Usage counts the 4 MiB file written into the snapshot", usage.size >= 4 << 20 and usage.inodes >= 1, str(usage))
+    untouched = call["Usage"](pb.UsageRequest(key="py-v"))
+    check("Usage of a view nothing was written to is below its parent's", untouched.size < usage.size, f"{untouched} vs {usage}")
     call["Cleanup"](pb.CleanupRequest())
 
 

@@ -144,6 +144,15 @@ public protocol BlockBackend: Sendable {
     /// grows it first when the pool is set to grow by itself; called after changes and by upkeep.
     func watchSpace() throws(StorageError)
 
+    /// Before a queued device's deletion, off the call path (the reaper): hands the device's
+    /// blocks down to what holds the pool, so that its delete need not. Nothing for backends
+    /// whose deletion does not need it.
+    func discardBlocks(of id: UInt32) throws(StorageError)
+
+    /// Called before the pool is destroyed: work a deletion does only to hand space back to what
+    /// goes with the pool (a thin-pool's data file) is skipped from then on.
+    func prepareToDestroy()
+
     /// Releases what the pool itself holds (its own filesystem, a loop device) once every device
     /// is detached; used when the pool is destroyed.
     func shutDown() throws(StorageError)
@@ -156,6 +165,8 @@ extension BlockBackend {
     public func attachedPath(of id: UInt32) throws(StorageError) -> String? { try attachedDevices()[id] }
     public func isAttached(_ id: UInt32, at path: String) throws(StorageError) -> Bool { try attachedPath(of: id) == path }
     public func setBackgroundDeletion(_ enabled: Bool) {}
+    public func prepareToDestroy() {}
+    public func discardBlocks(of id: UInt32) throws(StorageError) {}
     public func returnFreedSpace(force: Bool, settle: Duration) throws(StorageError) -> UInt64? { nil }
     public func hostSpace() throws(StorageError) -> HostSpace? { nil }
     public func watchSpace() throws(StorageError) {}

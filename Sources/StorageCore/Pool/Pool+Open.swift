@@ -143,6 +143,7 @@ extension Pool {
 
     /// Detaches and deletes every device and the pool, and removes the state directory.
     func destroy() throws(StorageError) {
+        backend.prepareToDestroy()
         let devices = try store.read { (txn) throws(StorageError) in try txn.allDevices() }
         let attached = try backend.attachedDevices()
         for device in devices {

@@ -83,6 +83,7 @@ extension Pool {
         }
         var deleted = 0
         for device in queued {
+            try backend.discardBlocks(of: device.id)
             if try deleteDevice(device.id, claim: .leftBy(nil)) { deleted += 1 }
         }
         if deleted > 0 { logger.debug("deleted devices of removed snapshots", metadata: ["count": "\(deleted)"]) }

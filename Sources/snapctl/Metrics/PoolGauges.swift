@@ -20,8 +20,8 @@ final class PoolGauges: Sendable {
             gauge("pool", "thin_metadata_total", "bytes", "Bytes of the thin-pool's metadata device").set(thin.totalBytes)
         }
         if let host = status.host {
-            gauge("pool", "host_allocated", "bytes", "Bytes the pool file occupies on the host filesystem").set(host.allocatedBytes)
-            gauge("pool", "host_free", "bytes", "Free bytes of the host filesystem holding the pool file").set(host.hostFreeBytes)
+            gauge("pool", "host_allocated", "bytes", "Bytes the pool's files (file backend, or a thin-pool made from files) occupy on the host filesystem").set(host.allocatedBytes)
+            gauge("pool", "host_free", "bytes", "Free bytes of the host filesystem holding the pool's files").set(host.hostFreeBytes)
         }
         gauge("pool", "min_free", "ratio", "Fraction of data space below which new snapshots are refused").set(status.minFree ?? 0)
         let seen = namespaces.withLock { (known) -> Set<String> in

@@ -121,7 +121,7 @@ func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
         ["metadata", "\(ByteCount.format(status.metadata.usedBytes)) used of \(ByteCount.format(status.metadata.totalBytes))"],
     ]
     if let host = status.host {
-        rows.append(["on the host", "\(ByteCount.format(host.allocatedBytes)) occupied by the pool file; \(ByteCount.format(host.hostFreeBytes)) free on its filesystem"])
+        rows.append(["on the host", "\(ByteCount.format(host.allocatedBytes)) occupied by the pool; \(ByteCount.format(host.hostFreeBytes)) free on its filesystem"])
     }
     if let pool = status.poolMetadata {
         rows.append(["pool metadata", "\(ByteCount.format(pool.usedBytes)) used of \(ByteCount.format(pool.totalBytes))"])

@@ -37,16 +37,20 @@ struct PoolSpaceTests {
                 }
                 let own = try await pool.snapshots.deviceUsage("work-\(round)").exclusiveBytes
                 #expect(own < 16 << 20, "a file deleted inside the snapshot still holds \(own) bytes of its device")
-                peak = max(peak, try await occupied(pool))
+                peak = max(peak, try await occupied(pool).pool)
             }
-            #expect(peak > fresh + (400 << 20), "the layers did not take space: \(fresh) -> \(peak)")
+            #expect(peak > fresh.pool + (400 << 20), "the layers did not take space: \(fresh) -> \(peak)")
             for round in 0..<3 {
                 try await pool.snapshots.remove("work-\(round)")
                 try await pool.snapshots.remove("committed-\(round)")
             }
             try await pool.engine.returnFreedSpace()
             let after = try await occupied(pool)
-            #expect(after <= fresh + fresh / 10, "after removing everything the pool occupies \(after) bytes; a new one \(fresh)")
+            print("pool space (\(BackendChoice.block?.rawValue ?? "")): new \(fresh), at the peak \(peak), after removing everything \(after)")
+            #expect(after.pool <= fresh.pool + fresh.pool / 10, "after removing everything the pool uses \(after.pool) bytes; a new one \(fresh.pool)")
+            if let host = after.host, let new = fresh.host {
+                #expect(host <= new + new / 10, "after removing everything the pool occupies \(host) bytes on the host; a new one \(new)")
+            }
         }
     }
 
@@ -143,10 +147,15 @@ struct PoolSpaceTests {
         }
     }
 
-    /// Bytes the pool occupies where it lives: its file on the host, or the thin-pool's data.
-    private func occupied(_ pool: TestPool) async throws -> Int64 {
+    /// Bytes the pool uses of its data space, and what holds its data occupies on the host: the
+    /// file backend's pool file, a thin-pool's data file (its metadata file is left out: dm-thin
+    /// never discards metadata blocks, so that file fills up to its fixed size and stays there).
+    private func occupied(_ pool: TestPool) async throws -> (pool: Int64, host: Int64?) {
         let status = try await pool.engine.status()
-        return status.host?.allocatedBytes ?? status.data.usedBytes
+        if let thin = pool.pool.backend as? ThinPool, case .files(let data, _) = thin.settings.source {
+            return (status.data.usedBytes, try #require(try Files.status(data)).allocatedBytes)
+        }
+        return (status.data.usedBytes, status.host?.allocatedBytes)
     }
 
     /// Writes 64 MiB files of random bytes into `dir` until less than `untilFree` of the pool is

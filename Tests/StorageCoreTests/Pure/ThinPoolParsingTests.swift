@@ -9,10 +9,21 @@ struct ThinPoolParsingTests {
         #expect(s.transactionID == 17)
         #expect(s.usedMetadataBlocks == 291 && s.totalMetadataBlocks == 4096)
         #expect(s.usedDataBlocks == 1200 && s.totalDataBlocks == 65536)
-        #expect(s.mode == "rw" && !s.needsCheck)
+        #expect(s.mode == "rw" && !s.needsCheck && s.passesDiscardsDown)
         let free = s.freeFraction()
         #expect(abs(free.data - (1 - 1200.0 / 65536)) < 1e-9)
-        #expect(try ThinPoolStatus(parameters: "3 1/10 10/10 - out_of_data_space no_discard_passdown error_if_no_space needs_check 10").needsCheck)
+        let full = try ThinPoolStatus(parameters: "3 1/10 10/10 - out_of_data_space no_discard_passdown error_if_no_space needs_check 10")
+        #expect(full.needsCheck && !full.passesDiscardsDown)
+        #expect(try !ThinPoolStatus(parameters: "3 1/10 1/10 - rw ignore_discard error_if_no_space - 10").passesDiscardsDown)
+    }
+
+    @Test("a thin device's status gives the end of what it maps")
+    func thinStatus() throws {
+        #expect(try ThinPool.mappedEnd(thinStatus: "0 -") == nil)
+        #expect(try ThinPool.mappedEnd(thinStatus: "131072 131071") == 64 << 20)
+        for bad in ["Fail", "", "12 x", "- -"] {
+            #expect(throws: StorageError.self) { _ = try ThinPool.mappedEnd(thinStatus: bad) }
+        }
     }
 
     @Test("a failed pool and garbage are errors")

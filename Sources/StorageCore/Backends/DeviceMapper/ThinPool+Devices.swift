@@ -95,14 +95,28 @@ extension ThinPool {
                                    remedy: .release)
             }
         }
-        // A device whose removal just finished may hold its thin device a moment longer (the
-        // name goes before the table): a busy delete is retried briefly.
-        try whileBusy { () throws(StorageError) in
-            do throws(StorageError) {
-                try changeMetadata("delete \(id)")
-            } catch where (error.cause as? DeviceMapperError)?.errno == .noData {
-                return  // never created, or deleted already
+        // Its blocks to the data device first. Beside a reaper that is its work, off the call
+        // path: the device is queued. From then on the deletion only goes forward.
+        if try needsDiscard(id) {
+            if backgroundDeletion.load(ordering: .relaxed) {
+                throw StorageError(.busy, "device \(id) is deleted in the background once its blocks are discarded", remedy: .retry)
             }
+            try discardBlocks(of: id)
+        }
+        let discardedNow = discarded.withLock { $0.remove(id) != nil }
+        do throws(StorageError) {
+            // A device whose removal just finished may hold its thin device a moment longer (the
+            // name goes before the table): a busy delete is retried briefly.
+            try whileBusy { () throws(StorageError) in
+                do throws(StorageError) {
+                    try changeMetadata("delete \(id)")
+                } catch where (error.cause as? DeviceMapperError)?.errno == .noData {
+                    return  // never created, or deleted already
+                }
+            }
+        } catch where discardedNow && error.code != .busy {
+            // Its data is gone: the snapshot must not come back. Queued, the delete is retried.
+            throw StorageError(.busy, "the pool refused to delete device \(id) after its blocks were discarded; it stays queued for deletion", remedy: .retry, cause: error)
         }
     }
 
@@ -132,14 +146,9 @@ extension ThinPool {
         let name = thinName(id)
         if try info(name) != nil { return try read(DeviceMapper.path(of: name), offset: offset, count: count) }
         // Not attached: a short read-only activation under a name of its own.
-        let peek = "\(poolName)-peek-\(id)"
-        try deviceMapper("cannot attach thin device \(id) to read it") { () throws(DeviceMapperError) in
-            if try DeviceMapper.info(peek) != nil { try DeviceMapper.remove(peek) }
-            try DeviceMapper.create(peek, table: thinTable(id, bytes: UInt64(offset) + UInt64(count) + (1 << 20)), readOnly: true)
+        return try withShortActivation(of: id, as: "peek", bytes: UInt64(offset) + UInt64(count) + (1 << 20), readOnly: true) { (_, path) throws(StorageError) in
+            try read(path, offset: offset, count: count)
         }
-        let bytes = Result { () throws(StorageError) in try read(DeviceMapper.path(of: peek), offset: offset, count: count) }
-        try deviceMapper("cannot detach \(peek)") { () throws(DeviceMapperError) in try DeviceMapper.remove(peek) }
-        return try bytes.get()
     }
 
     private func read(_ path: String, offset: Int64, count: Int) throws(StorageError) -> [UInt8] {

@@ -20,6 +20,17 @@ extension ThinPool {
 
     var minFree: Double? { space.minFree }
 
+    /// What a pool made from files occupies on the host: its data and metadata files (the data
+    /// file shrinks when deleted devices' blocks are discarded down to it).
+    func hostSpace() throws(StorageError) -> HostSpace? {
+        guard case .files(let data, let metadata) = settings.source else { return nil }
+        return try system("cannot read the thin-pool's files") { () throws(SystemCallError) -> HostSpace? in
+            guard let dataFile = try Files.status(data), let metadataFile = try Files.status(metadata) else { return nil }
+            return HostSpace(allocatedBytes: dataFile.allocatedBytes + metadataFile.allocatedBytes, hostFreeBytes: try Files.space(data).freeBytes,
+                             filesystemOverheadBytes: nil)
+        }
+    }
+
     func watchSpace() throws(StorageError) { _ = try spaceAfterGrowth(spaces(try status()).data) }
 
     /// The data space, after growing the pool by a step when it grows by itself and has fallen

@@ -16,6 +16,13 @@ final class ThinPool: BlockBackend {
     /// The pool's transaction id as this process last set or read it; 0 before the first read.
     let lastTransactionID = Atomic<UInt64>(0)
     let backgroundDeletion = Atomic<Bool>(false)
+    /// Deleted devices' blocks are discarded down to the data device (off while the pool is
+    /// destroyed with its files).
+    let discardsDeletions = Atomic<Bool>(true)
+    /// Devices whose blocks this process discarded and has not deleted yet.
+    let discarded = Mutex<Set<UInt32>>([])
+    /// Serializes discards of one device across processes (a byte-range lock per device id).
+    let discardLockFile: String
     let space: SpaceGuard
 
     var kind: String { ThinPoolFactory.kind }
@@ -82,6 +89,7 @@ final class ThinPool: BlockBackend {
         self.logger = logger
         space = SpaceGuard(poolName: "thin-pool \(settings.poolName)", minFree: settings.minFreeFraction, logger: logger)
         metadataLockFile = "\(directory)/thin-metadata.lock"
+        discardLockFile = "\(directory)/thin-discard.lock"
         try system("cannot create \(directory)") { () throws(SystemCallError) in try Files.makeDirectory(directory) }
         DeviceMapper.setLogger(logger)
     }

@@ -8,6 +8,9 @@ struct ThinPoolStatus: Sendable, Equatable {
     /// "rw", "ro", "out_of_data_space", or "Fail".
     var mode: String
     var needsCheck: Bool
+    /// Discards of thin devices reach the data device ("discard_passdown"; the data device
+    /// supports discards and the pool was not made with no_discard_passdown or ignore_discard).
+    var passesDiscardsDown: Bool
 
     /// Thin-pool metadata blocks are always 4 KiB.
     static let metadataBlockSize: UInt64 = 4096
@@ -31,6 +34,7 @@ struct ThinPoolStatus: Sendable, Equatable {
         (usedDataBlocks, totalDataBlocks) = data
         mode = fields[4]
         needsCheck = fields.contains("needs_check")
+        passesDiscardsDown = fields.contains("discard_passdown")
     }
 
     func freeFraction() -> (data: Double, metadata: Double) {
