@@ -35,7 +35,18 @@ script -qec "'$snapctl' layer import --state-dir '$work/kbs' shown '$work/layer.
 check "layer import on a terminal: a progress line with bytes and a percentage" grep -qE 'importing shown: [0-9.]+[KMG]iB of 288.0MiB \([0-9]+%\)' "$work/tty"
 check "... and the result line after it" grep -q 'shown	6 members' "$work/tty"
 script -qec "'$snapctl' layer export --state-dir '$work/kbs' shown '$work/out.tar'" /dev/null > "$work/tty" 2>&1
-check "layer export on a terminal ends with its result" grep -q "$work/out.tar" "$work/tty"
+check "layer export on a terminal ends with its result line (the tar, its file data)" grep -qF "$work/out.tar	288.0MiB of file data" "$work/tty"
+same_files() {  # same_files A.tar B.tar: the same six regular files with the same bytes
+  python3 - "$1" "$2" <<'PY'
+import hashlib, sys, tarfile
+def files(path):
+    with tarfile.open(path) as tar:
+        return {m.name.lstrip("./"): hashlib.sha256(tar.extractfile(m).read()).hexdigest() for m in tar if m.isfile()}
+a, b = files(sys.argv[1]), files(sys.argv[2])
+sys.exit(0 if a == b and len(a) == 6 else 1)
+PY
+}
+check "... and the exported tar holds the imported files, byte for byte" same_files "$work/layer.tar" "$work/out.tar"
 s layer export -q shown "$work/out2.tar" > "$work/out" 2> "$work/err"
 check "layer export with --quiet: silent" sh -c "test ! -s '$work/out' && test ! -s '$work/err'"
 
