@@ -66,6 +66,11 @@ refused_with_numbers() {
   [ "$rc" -ne 0 ] && grep -q 'below min_free 10%' <<<"$out" && grep -q 'snapctl pool grow' <<<"$out"
 }
 check "below min_free: refused with the numbers and what to do" refused_with_numbers
+check "pool set --min-free 5% on the pool in use" sh -c "'$snapctl' pool set --min-free 5% --state-dir '$work/kbs' | grep -q 'new snapshots refused below 5% free'"
+accepted() { s snapshot prepare -q accepted > /dev/null; }
+check "... and the same snapshot is accepted" accepted
+nothing_to_change() { local out rc; out=$(s pool set 2>&1); rc=$?; [ "$rc" -ne 0 ] && grep -q 'nothing to change' <<<"$out"; }
+check "pool set with nothing to change: refused, saying what to give" nothing_to_change
 umount "$work/m"
 echo "snapctl for operators: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -140,6 +140,18 @@ public protocol BlockBackend: Sendable {
     /// The `min_free` fraction the pool keeps, when it guards one.
     var minFree: Double? { get }
 
+    /// How the pool guards and grows its space; nil for a backend without a policy.
+    var spacePolicy: SpacePolicy? { get }
+
+    /// The backend's settings with `policy` (checked first), to store in the pool record.
+    func storedSettings(with policy: SpacePolicy) throws(StorageError) -> [UInt8]
+
+    /// The policy in stored settings `bytes` (another process may have changed it).
+    func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy?
+
+    /// Takes `policy` from now on.
+    func apply(_ policy: SpacePolicy)
+
     /// Logs a warning when the pool's data space crosses 80% or 90% used (once per crossing), and
     /// grows it first when the pool is set to grow by itself; called after changes and by upkeep.
     func watchSpace() throws(StorageError)
@@ -171,6 +183,12 @@ extension BlockBackend {
     public func hostSpace() throws(StorageError) -> HostSpace? { nil }
     public func watchSpace() throws(StorageError) {}
     public var minFree: Double? { nil }
+    public var spacePolicy: SpacePolicy? { nil }
+    public func storedSettings(with policy: SpacePolicy) throws(StorageError) -> [UInt8] {
+        throw StorageError(.failedPrecondition, "a \(kind) pool has no space policy to change")
+    }
+    public func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy? { nil }
+    public func apply(_ policy: SpacePolicy) {}
     public func growPool(to size: UInt64) throws(StorageError) -> SpaceUsage {
         throw StorageError(.failedPrecondition, "a \(kind) pool cannot grow in place")
     }

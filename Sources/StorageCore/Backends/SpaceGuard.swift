@@ -12,21 +12,52 @@ final class SpaceGuard: Sendable {
 
     /// The pool as people know it ("the pool in /var/lib/kata-block", "thin-pool NAME").
     let poolName: String
-    let minFree: Double
+    /// Whether this pool can grow by itself at all (an XFS pool file, a thin-pool from files).
+    let canGrow: Bool
+    private let current: Mutex<SpacePolicy>
     private let logger: Logger
     /// Index into `warningLevels` of the highest level crossed and warned about; -1 for none.
     private let warned = Mutex(-1)
 
-    init(poolName: String, minFree: Double, logger: Logger) {
+    init(poolName: String, policy: SpacePolicy, canGrow: Bool, logger: Logger) {
         self.poolName = poolName
-        self.minFree = minFree
+        self.canGrow = canGrow
+        current = Mutex(policy)
         self.logger = logger
+    }
+
+    var policy: SpacePolicy { current.withLock { $0 } }
+    var minFree: Double { policy.minFree }
+    /// How the pool grows by itself, when it can and is set to.
+    var growth: EngineConfiguration.AutoGrowth? { canGrow ? policy.autoGrow : nil }
+
+    /// Checks a policy this pool is to take: its values, and growth only where the pool can grow.
+    func check(_ policy: SpacePolicy) throws(StorageError) {
+        try policy.validate()
+        if policy.autoGrow != nil && !canGrow {
+            throw StorageError(.failedPrecondition, "\(poolName) cannot grow by itself (only an XFS pool file or a thin-pool made from files does); leave auto_grow_step at 0")
+        }
+    }
+
+    /// Takes a changed policy (set by this process, or by another one and read from the store).
+    func apply(_ policy: SpacePolicy) {
+        let previous = current.withLock { (current) -> SpacePolicy in
+            defer { current = policy }
+            return current
+        }
+        if previous != policy {
+            logger.notice("space policy changed", metadata: [
+                "pool": "\(poolName)", "minFree": "\(String(format: "%.0f%%", 100 * policy.minFree))",
+                "autoGrow": "\(policy.autoGrow.map { "\(ByteCount.format(Int64($0.step))) below \(String(format: "%.0f%%", 100 * $0.threshold))" } ?? "off")",
+            ])
+        }
     }
 
     /// Refuses a new device while less than `minFree` of `space` is free; `what` names the space
     /// ("data", "metadata") and `grow` says how this pool grows, for the error.
     func requireFree(_ space: SpaceUsage, _ what: String, grow: String) throws(StorageError) {
         let free = Self.freeFraction(space)
+        let minFree = minFree
         guard free < minFree else { return }
         throw StorageError(.noSpace, String(
             format: "%@ has %@ of %@ %@ space free (%.1f%%), below min_free %.0f%%; new snapshots and volumes are refused until there is room (%@)",
@@ -57,9 +88,10 @@ final class SpaceGuard: Sendable {
     /// fallen below its threshold; a growth the host cannot back is logged, not thrown (the
     /// `min_free` check that follows says what the caller needs to know). Observed for warnings.
     func afterGrowth(
-        _ growth: EngineConfiguration.AutoGrowth?, current: SpaceUsage, grow: (EngineConfiguration.AutoGrowth) throws(StorageError) -> SpaceUsage
+        current: SpaceUsage, grow: (EngineConfiguration.AutoGrowth) throws(StorageError) -> SpaceUsage
     ) throws(StorageError) -> SpaceUsage {
         var space = current
+        let growth = growth
         if let growth, Self.freeFraction(space) < growth.threshold {
             do throws(StorageError) {
                 space = try grow(growth)

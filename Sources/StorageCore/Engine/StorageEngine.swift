@@ -156,6 +156,15 @@ public final class StorageEngine: Sendable {
         }
     }
 
+    /// Changes how the pool guards and grows its space (min_free, auto-grow) while it is in use;
+    /// stored, so every process using the pool takes it. Returns the new status.
+    public func setSpacePolicy(_ change: SpacePolicyChange) async throws(StorageError) -> PoolStatus {
+        try await blocking { (pool) throws(StorageError) -> PoolStatus in
+            _ = try pool.setSpacePolicy(change)
+            return try pool.status()
+        }
+    }
+
     /// The executor the engine's blocking work runs on. A frontend that runs its request tasks with
     /// this as their executor preference (`withTaskExecutorPreference`) makes each call without a
     /// switch between threads.

@@ -145,6 +145,7 @@ extension Pool {
     /// Space upkeep after changes: the space of deleted devices back to the host, the pool grown
     /// when it grows by itself, warnings as it fills.
     func keepSpace() throws(StorageError) {
+        try takeStoredSpacePolicy()
         if let bytes = try backend.returnFreedSpace(force: false, settle: .zero) {
             logger.debug("handed freed pool space back to the host", metadata: ["discarded": "\(ByteCount.format(Int64(bytes)))"])
         }
@@ -177,6 +178,6 @@ extension Pool {
                           poolMetadata: try backend.metadataSpace(), snapshots: namespaces.values.reduce(0, +),
                           snapshotsByNamespace: namespaces, volumes: namespaces[VolumeSet.namespace] ?? 0, volumeBytes: volumeBytes,
                           devices: byState.values.reduce(0, +), faultyDevices: byState["\(DeviceState.faulty)"] ?? 0, host: try backend.hostSpace(),
-                          minFree: backend.minFree, devicesByState: byState, queuedForDeletion: queued)
+                          minFree: backend.minFree, autoGrow: backend.spacePolicy?.autoGrow, devicesByState: byState, queuedForDeletion: queued)
     }
 }

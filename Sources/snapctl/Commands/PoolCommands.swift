@@ -6,7 +6,7 @@ struct PoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pool",
         abstract: "Create, inspect and destroy the pool.",
-        subcommands: [Create.self, Activate.self, Status.self, Grow.self, Trim.self, Destroy.self]
+        subcommands: [Create.self, Activate.self, Status.self, SetPolicy.self, Grow.self, Trim.self, Destroy.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -36,17 +36,7 @@ struct PoolCommand: AsyncParsableCommand {
         @Option(help: "dm-thin: data block size. Default: \(ByteSize(bytes: EngineConfiguration().thin.blockSize)).")
         var blockSize: ByteSize?
 
-        @Option(help: "Refuse new snapshots and volumes while less than this much pool space (dm-thin: data or metadata) is free. Default: 10%.")
-        var minFree: String?
-
-        @Option(help: "Grow the pool by this much when it runs low (file: the XFS pool file; dm-thin: a pool made from files). 0: never. Default: 0.")
-        var autoGrowStep: ByteSize?
-
-        @Option(help: "Grow the pool when less than this much of it is free. Default: 20%.")
-        var autoGrowThreshold: String?
-
-        @Option(help: "The largest size the pool grows to by itself (0: while the host filesystem has room). Default: 0.")
-        var autoGrowLimit: ByteSize?
+        @OptionGroup var space: SpacePolicyOptions
 
         @Option(help: "Size of the XFS pool file made when the state directory cannot reflink. Default: \(ByteSize(bytes: EngineConfiguration().file.poolSize)).")
         var poolSize: ByteSize?
@@ -65,11 +55,11 @@ struct PoolCommand: AsyncParsableCommand {
                 ("file.pool_size", poolSize.map { "\($0.bytes)" }), ("dm_thin.pool_name", poolName),
                 ("dm_thin.existing", existing ? "true" : nil), ("dm_thin.data_device", dataDevice), ("dm_thin.metadata_device", metadataDevice),
                 ("dm_thin.data_size", dataSize.map { "\($0.bytes)" }), ("dm_thin.block_size", blockSize.map { "\($0.bytes)" }),
-                ("dm_thin.min_free", minFree), ("file.min_free", minFree),
+                ("dm_thin.min_free", space.minFree), ("file.min_free", space.minFree),
             ]
             for prefix in ["file", "dm_thin"] {
-                given += [("\(prefix).auto_grow_step", autoGrowStep.map { "\($0.bytes)" }), ("\(prefix).auto_grow_threshold", autoGrowThreshold),
-                          ("\(prefix).auto_grow_limit", autoGrowLimit.map { "\($0.bytes)" })]
+                given += [("\(prefix).auto_grow_step", space.autoGrowStep.map { "\($0.bytes)" }), ("\(prefix).auto_grow_threshold", space.autoGrowThreshold),
+                          ("\(prefix).auto_grow_limit", space.autoGrowLimit.map { "\($0.bytes)" })]
             }
             for case let (name, value?) in given { try configuration.set(name, to: value) }
             try configuration.validate()
@@ -107,6 +97,34 @@ struct PoolCommand: AsyncParsableCommand {
 
         func run() async throws {
             try printStatus(try await global.openEngine().status(), global)
+        }
+    }
+
+    struct SetPolicy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Change how the pool guards and grows its space while it is in use.",
+            discussion: "Stored with the pool: commands, podman's driver and a restarted daemon take it when they open the pool, a running `snapctl serve` within a second. Values left out stay as they are; --auto-grow-step 0 turns growing by itself off. The config file's min_free and auto_grow_* keys are only read when a pool is created.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var space: SpacePolicyOptions
+
+        func change() throws -> SpacePolicyChange {
+            do {
+                return SpacePolicyChange(minFree: try space.minFree.map { try EngineConfiguration.fraction($0, "--min-free") },
+                                         autoGrowStep: space.autoGrowStep?.bytes,
+                                         autoGrowThreshold: try space.autoGrowThreshold.map { try EngineConfiguration.fraction($0, "--auto-grow-threshold") },
+                                         autoGrowLimit: space.autoGrowLimit?.bytes)
+            } catch let error as StorageError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        func validate() throws {
+            guard !(try change()).isEmpty else { throw ValidationError("nothing to change: give --min-free or --auto-grow-step/-threshold/-limit") }
+        }
+
+        func run() async throws {
+            try printStatus(try await global.openEngine().setSpacePolicy(try change()), global)
         }
     }
 
@@ -153,4 +171,20 @@ struct PoolCommand: AsyncParsableCommand {
             if !global.quiet { print("destroyed pool in \(global.stateDir)") }
         }
     }
+}
+
+/// How a pool guards and grows its space: given at `pool create` (over the defaults) and `pool set`
+/// (over what the pool has).
+struct SpacePolicyOptions: ParsableArguments {
+    @Option(help: "Refuse new snapshots and volumes while less than this much pool space (dm-thin: data or metadata) is free (at create: 10%).")
+    var minFree: String?
+
+    @Option(help: "Grow the pool by this much when it runs low (file: the XFS pool file; dm-thin: a pool made from files). 0: never (at create: 0).")
+    var autoGrowStep: ByteSize?
+
+    @Option(help: "Grow the pool when less than this much of it is free (at create: 20%).")
+    var autoGrowThreshold: String?
+
+    @Option(help: "The largest size the pool grows to by itself; 0: while the host filesystem has room (at create: 0).")
+    var autoGrowLimit: ByteSize?
 }

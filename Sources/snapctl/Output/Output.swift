@@ -123,6 +123,10 @@ func printStatus(_ status: PoolStatus, _ global: GlobalOptions) throws {
     if let host = status.host {
         rows.append(["on the host", "\(ByteCount.format(host.allocatedBytes)) occupied by the pool; \(ByteCount.format(host.hostFreeBytes)) free on its filesystem"])
     }
+    if let growth = status.autoGrow {
+        let limit = growth.limit == 0 ? "while the host filesystem has room" : "up to \(ByteCount.format(Int64(growth.limit)))"
+        rows.append(["growth", String(format: "by %@ when less than %.0f%% is free, %@", ByteCount.format(Int64(growth.step)), 100 * growth.threshold, limit)])
+    }
     if let pool = status.poolMetadata {
         rows.append(["pool metadata", "\(ByteCount.format(pool.usedBytes)) used of \(ByteCount.format(pool.totalBytes))"])
     }

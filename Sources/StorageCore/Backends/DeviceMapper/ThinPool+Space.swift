@@ -18,7 +18,6 @@ extension ThinPool {
         try space.requireFree(metadata, "metadata", grow: growHint)
     }
 
-    var minFree: Double? { space.minFree }
 
     /// What a pool made from files occupies on the host: its data and metadata files (the data
     /// file shrinks when deleted devices' blocks are discarded down to it).
@@ -36,7 +35,7 @@ extension ThinPool {
     /// The data space, after growing the pool by a step when it grows by itself and has fallen
     /// below its threshold; a warning is logged for every level crossed.
     private func spaceAfterGrowth(_ data: SpaceUsage) throws(StorageError) -> SpaceUsage {
-        try space.afterGrowth(settings.growth, current: data) { (growth) throws(StorageError) in
+        try space.afterGrowth(current: data) { (growth) throws(StorageError) in
             try grow { (bytes) in growth.target(from: bytes) ?? bytes }
         }
     }

@@ -8,7 +8,7 @@ import Synchronization
 /// table over the pool. Every metadata change advances the pool's transaction id first, under a
 /// lock every process using the pool takes, so the ids of concurrent processes never collide and
 /// the engine can tell at open whether the pool and its store went apart.
-final class ThinPool: BlockBackend {
+final class ThinPool: PolicyGuardedBackend {
     let settings: ThinPoolSettings
     let logger: Logger
     /// Serializes metadata messages (set_transaction_id + change) and metadata snapshots across processes.
@@ -87,7 +87,7 @@ final class ThinPool: BlockBackend {
     private init(settings: ThinPoolSettings, directory: String, logger: Logger) throws(StorageError) {
         self.settings = settings
         self.logger = logger
-        space = SpaceGuard(poolName: "thin-pool \(settings.poolName)", minFree: settings.minFreeFraction, logger: logger)
+        space = SpaceGuard(poolName: "thin-pool \(settings.poolName)", policy: settings.policy, canGrow: settings.canGrow, logger: logger)
         metadataLockFile = "\(directory)/thin-metadata.lock"
         discardLockFile = "\(directory)/thin-discard.lock"
         try system("cannot create \(directory)") { () throws(SystemCallError) in try Files.makeDirectory(directory) }

@@ -29,10 +29,10 @@ struct ThinPoolSettings: Codable, Sendable, Equatable {
     /// How a pool made from files grows by itself (nil in pools made before the setting: never).
     var autoGrow: EngineConfiguration.AutoGrowth?
 
-    /// How the pool grows by itself: only one made from files does.
-    var growth: EngineConfiguration.AutoGrowth? {
-        if case .files = source { return autoGrow }
-        return nil
+    /// Only a pool made from files grows by itself.
+    var canGrow: Bool {
+        if case .files = source { return true }
+        return false
     }
 
     /// Metadata device size from the kernel guide's formula: 48 bytes per data block, at least
@@ -77,6 +77,13 @@ struct ThinPoolSettings: Codable, Sendable, Equatable {
         guard minFreeFraction >= 0, minFreeFraction < 1 else {
             throw StorageError(.invalidArgument, "min_free must be a fraction between 0 and 1 (e.g. 0.1 for 10%)")
         }
+    }
+}
+
+extension ThinPoolSettings: SpacePolicySettings {
+    var policy: SpacePolicy {
+        get { SpacePolicy(minFree: minFreeFraction, autoGrow: autoGrow) }
+        set { (minFreeFraction, autoGrow) = (newValue.minFree, newValue.autoGrow) }
     }
 }
 

@@ -24,8 +24,15 @@ struct FilePoolSettings: Codable, Sendable, Equatable {
         autoGrow = policy.autoGrow.step > 0 ? policy.autoGrow : nil
     }
 
-    /// How the pool grows by itself: only an XFS pool file does.
-    var growth: EngineConfiguration.AutoGrowth? { layout == .xfsFile ? autoGrow : nil }
+    /// Only an XFS pool file grows (by hand or by itself).
+    var canGrow: Bool { layout == .xfsFile }
+}
+
+extension FilePoolSettings: SpacePolicySettings {
+    var policy: SpacePolicy {
+        get { SpacePolicy(minFree: minFree ?? Self.defaultMinFree, autoGrow: autoGrow) }
+        set { (minFree, autoGrow) = (newValue.minFree, newValue.autoGrow) }
+    }
 }
 
 /// The reflink file backend, for hosts without device-mapper.

@@ -13,14 +13,13 @@ extension ReflinkFilePool {
         try space.requireFree(try spaceAfterGrowth(), "data", grow: growHint)
     }
 
-    var minFree: Double? { space.minFree }
 
     func watchSpace() throws(StorageError) { _ = try spaceAfterGrowth() }
 
     /// The data space, after growing the pool when it grows by itself and has fallen below its
     /// threshold; a warning is logged for every level crossed.
     private func spaceAfterGrowth() throws(StorageError) -> SpaceUsage {
-        try space.afterGrowth(settings.growth, current: try dataSpace()) { (growth) throws(StorageError) in
+        try space.afterGrowth(current: try dataSpace()) { (growth) throws(StorageError) in
             try grow { (size) in growth.target(from: size) ?? size }
         }
     }
@@ -28,7 +27,7 @@ extension ReflinkFilePool {
     private var growHint: String {
         switch settings.layout {
         case .native: "the images sit on the host filesystem under \(directory): free space there"
-        case .xfsFile where settings.growth != nil: "it grows by itself while the host filesystem has room and it is below its limit, and can be grown by hand"
+        case .xfsFile where space.growth != nil: "it grows by itself while the host filesystem has room and it is below its limit, and can be grown by hand"
         case .xfsFile: "the pool file can be grown"
         }
     }

@@ -8,7 +8,7 @@ import Logging
 /// and mounted under the pool directory; it never falls back to copying. Every process using the
 /// pool shares that one mount: bringing it up and taking it down happen under a lock in the pool
 /// directory, so it is never mounted twice.
-final class ReflinkFilePool: BlockBackend {
+final class ReflinkFilePool: PolicyGuardedBackend {
     let directory: String
     let settings: FilePoolSettings
     let imagesDirectory: String
@@ -59,7 +59,7 @@ final class ReflinkFilePool: BlockBackend {
         self.logger = logger
         imagesDirectory = settings.layout == .native ? "\(directory)/images" : "\(directory)/xfs/images"
         let state = directory.hasSuffix("/pool") ? String(directory.dropLast(5)) : directory
-        space = SpaceGuard(poolName: "the pool in \(state)", minFree: settings.minFree ?? FilePoolSettings.defaultMinFree, logger: logger)
+        space = SpaceGuard(poolName: "the pool in \(state)", policy: settings.policy, canGrow: settings.canGrow, logger: logger)
     }
 
     /// Runs `body` holding the pool's lock, shared with every process using the pool.

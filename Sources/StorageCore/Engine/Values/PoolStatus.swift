@@ -20,6 +20,8 @@ public struct PoolStatus: Sendable, Equatable, Codable {
     public var host: HostSpace?
     /// New snapshots and volumes are refused while less than this fraction of data space is free.
     public var minFree: Double?
+    /// How the pool grows by itself; nil: it does not.
+    public var autoGrow: EngineConfiguration.AutoGrowth? = nil
     /// Devices by state ("active", "inactive", "faulty", ...).
     public var devicesByState: [String: Int] = [:]
     /// Devices of removed snapshots waiting for the reaper (still open somewhere, or async remove).
