@@ -21,6 +21,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         public var minFree = 0.10
         /// How the XFS pool file grows by itself.
         public var autoGrow = AutoGrowth()
+
+        /// The space policy a new pool is made with.
+        var policy: SpacePolicy { SpacePolicy(minFree: minFree, autoGrow: autoGrow.step > 0 ? autoGrow : nil) }
     }
 
     /// A pool that grows by itself: by `step` bytes whenever less than `threshold` of it is free
@@ -59,6 +62,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         /// How a thin-pool made from files grows by itself (its data file, and its metadata file
         /// by the same formula as at creation).
         public var autoGrow = AutoGrowth()
+
+        /// The space policy a new pool is made with.
+        var policy: SpacePolicy { SpacePolicy(minFree: minFree, autoGrow: autoGrow.step > 0 ? autoGrow : nil) }
     }
 
     public static let automaticBackend = "auto"
@@ -78,12 +84,11 @@ public struct EngineConfiguration: Sendable, Equatable {
         guard thin.dataSize >= 64 << 20 else {
             throw StorageError(.invalidArgument, "dm_thin.data_size must be at least 64MiB")
         }
-        guard thin.minFree >= 0, thin.minFree < 1 else {
-            throw StorageError(.invalidArgument, "dm_thin.min_free must be below 100%")
-        }
-        for (prefix, growth, minFree) in [("file", file.autoGrow, file.minFree), ("dm_thin", thin.autoGrow, thin.minFree)] where growth.step > 0 {
-            guard growth.threshold > minFree else {
-                throw StorageError(.invalidArgument, "\(prefix).auto_grow_threshold must be above \(prefix).min_free, or the pool refuses snapshots before it grows")
+        for (prefix, policy) in [("file", file.policy), ("dm_thin", thin.policy)] {
+            do throws(StorageError) {
+                try policy.validate()
+            } catch {
+                throw StorageError(.invalidArgument, "\(prefix).\(error.message)")
             }
         }
         guard waitLimit > .zero else { throw StorageError(.invalidArgument, "wait_timeout must be positive") }

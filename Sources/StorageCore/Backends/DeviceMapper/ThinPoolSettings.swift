@@ -74,9 +74,7 @@ struct ThinPoolSettings: Codable, Sendable, Equatable {
         guard dataBlockSize >= 64 << 10, dataBlockSize <= 1 << 30, dataBlockSize % (64 << 10) == 0 else {
             throw StorageError(.invalidArgument, "data block size \(dataBlockSize) must be a multiple of 64 KiB between 64 KiB and 1 GiB")
         }
-        guard minFreeFraction >= 0, minFreeFraction < 1 else {
-            throw StorageError(.invalidArgument, "min_free must be a fraction between 0 and 1 (e.g. 0.1 for 10%)")
-        }
+        try policy.validate()
     }
 }
 
@@ -105,7 +103,7 @@ struct ThinPoolFactory: BackendFactory {
             throw StorageError(.invalidArgument, "give both a data and a metadata device, or neither (files in the state directory), or only \"existing\" with a pool name")
         }
         var settings = ThinPoolSettings(poolName: thin.poolName, source: source, dataBlockSize: thin.blockSize, minFreeFraction: thin.minFree)
-        settings.autoGrow = thin.autoGrow.step > 0 ? thin.autoGrow : nil
+        settings.policy = thin.policy
         let pool = try ThinPool.create(settings, dataSize: thin.dataSize, directory: context.poolDirectory, logger: context.logger)
         return (pool, try StoredSettings.encode(settings))
     }

@@ -20,8 +20,7 @@ struct FilePoolSettings: Codable, Sendable, Equatable {
 
     init(layout: Layout, policy: EngineConfiguration.File = .init()) {
         self.layout = layout
-        minFree = policy.minFree
-        autoGrow = policy.autoGrow.step > 0 ? policy.autoGrow : nil
+        self.policy = policy.policy
     }
 
     /// Only an XFS pool file grows (by hand or by itself).
