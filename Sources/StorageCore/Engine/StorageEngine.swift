@@ -206,11 +206,13 @@ public final class StorageEngine: Sendable {
                 return try await blocking(body)
             } catch where error.code == .inFlight {
                 let busy = error.cause.map { "\($0)" } ?? error.message
-                guard clock.now + pause < deadline else {
+                let left = deadline - clock.now
+                guard left > .zero else {
                     throw StorageError(.unavailable, "\(busy), and was still at it after \(waitLimit)", remedy: .retry)
                 }
+                // The last pause ends at the deadline, so the call is tried once more there.
                 do {
-                    try await Task.sleep(for: pause)
+                    try await Task.sleep(for: min(pause, left))
                 } catch {
                     throw StorageError(.unavailable, "the call was cancelled while waiting: \(busy)")
                 }
