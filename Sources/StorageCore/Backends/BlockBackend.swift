@@ -147,7 +147,7 @@ public protocol BlockBackend: Sendable {
     func storedSettings(with policy: SpacePolicy) throws(StorageError) -> [UInt8]
 
     /// The policy in stored settings `bytes` (another process may have changed it).
-    func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy?
+    func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy
 
     /// Takes `policy` from now on.
     func apply(_ policy: SpacePolicy)
@@ -184,10 +184,9 @@ extension BlockBackend {
     public func watchSpace() throws(StorageError) {}
     public var minFree: Double? { nil }
     public var spacePolicy: SpacePolicy? { nil }
-    public func storedSettings(with policy: SpacePolicy) throws(StorageError) -> [UInt8] {
-        throw StorageError(.failedPrecondition, "a \(kind) pool has no space policy to change")
-    }
-    public func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy? { nil }
+    public func storedSettings(with policy: SpacePolicy) throws(StorageError) -> [UInt8] { throw noSpacePolicy }
+    public func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy { throw noSpacePolicy }
+    private var noSpacePolicy: StorageError { StorageError(.failedPrecondition, "a \(kind) pool has no space policy to change") }
     public func apply(_ policy: SpacePolicy) {}
     public func growPool(to size: UInt64) throws(StorageError) -> SpaceUsage {
         throw StorageError(.failedPrecondition, "a \(kind) pool cannot grow in place")

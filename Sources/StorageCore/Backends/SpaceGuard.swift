@@ -47,11 +47,14 @@ final class SpaceGuard: Sendable {
         }
         if previous != policy {
             logger.notice("space policy changed", metadata: [
-                "pool": "\(poolName)", "minFree": "\(String(format: "%.0f%%", 100 * policy.minFree))",
-                "autoGrow": "\(policy.autoGrow.map { "\(ByteCount.format(Int64($0.step))) below \(String(format: "%.0f%%", 100 * $0.threshold))" } ?? "off")",
+                "pool": "\(poolName)", "minFree": "\(Self.percent(policy.minFree))",
+                "autoGrow": "\(policy.autoGrow.map { "\(ByteCount.format(Int64($0.step))) below \(Self.percent($0.threshold))" } ?? "off")",
             ])
         }
     }
+
+    /// "10%": a fraction as the config file and `pool status` write it.
+    private static func percent(_ fraction: Double) -> String { String(format: "%.0f%%", 100 * fraction) }
 
     /// Refuses a new device while less than `minFree` of `space` is free; `what` names the space
     /// ("data", "metadata") and `grow` says how this pool grows, for the error.
@@ -76,7 +79,7 @@ final class SpaceGuard: Sendable {
         if level > previous {
             logger.warning("pool is filling up", metadata: [
                 "pool": "\(poolName)", "used": "\(String(format: "%.1f%%", 100 * used))",
-                "free": "\(ByteCount.format(space.freeBytes))", "minFree": "\(String(format: "%.0f%%", 100 * minFree))",
+                "free": "\(ByteCount.format(space.freeBytes))", "minFree": "\(Self.percent(minFree))",
                 "remedy": "remove unused images and snapshots, or grow the pool",
             ])
         } else if level < previous {

@@ -27,6 +27,17 @@ public struct SpacePolicy: Sendable, Equatable, Codable {
     }
 }
 
+/// A configuration section with the space keys (`min_free`, `auto_grow_*`) a new pool starts with.
+protocol SpacePolicyKeys {
+    var minFree: Double { get }
+    var autoGrow: EngineConfiguration.AutoGrowth { get }
+}
+
+extension SpacePolicyKeys {
+    /// The space policy a new pool is made with (a step of 0: it does not grow by itself).
+    var policy: SpacePolicy { SpacePolicy(minFree: minFree, autoGrow: autoGrow.step > 0 ? autoGrow : nil) }
+}
+
 /// What a `snapctl pool set` changes; nil leaves a value as it is.
 public struct SpacePolicyChange: Sendable, Equatable {
     public var minFree: Double?
@@ -95,7 +106,7 @@ extension PolicyGuardedBackend {
         return try settings.encoded(with: policy)
     }
 
-    func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy? { try Settings.policy(stored: bytes, kind: kind) }
+    func spacePolicy(stored bytes: [UInt8]) throws(StorageError) -> SpacePolicy { try Settings.policy(stored: bytes, kind: kind) }
 
     func apply(_ policy: SpacePolicy) { space.apply(policy) }
 }

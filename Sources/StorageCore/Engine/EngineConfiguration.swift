@@ -14,16 +14,13 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var thin = Thin()
 
     /// The file backend's settings.
-    public struct File: Sendable, Equatable {
+    public struct File: Sendable, Equatable, SpacePolicyKeys {
         /// Size of the XFS pool file made when the state directory cannot reflink.
         public var poolSize: UInt64 = 64 << 30
         /// New snapshots and volumes are refused while less than this fraction of the pool is free.
         public var minFree = 0.10
         /// How the XFS pool file grows by itself.
         public var autoGrow = AutoGrowth()
-
-        /// The space policy a new pool is made with.
-        var policy: SpacePolicy { SpacePolicy(minFree: minFree, autoGrow: autoGrow.step > 0 ? autoGrow : nil) }
     }
 
     /// A pool that grows by itself: by `step` bytes whenever less than `threshold` of it is free
@@ -45,7 +42,7 @@ public struct EngineConfiguration: Sendable, Equatable {
     }
 
     /// The dm-thin backend's settings.
-    public struct Thin: Sendable, Equatable {
+    public struct Thin: Sendable, Equatable, SpacePolicyKeys {
         /// The device-mapper name of the thin-pool.
         public var poolName = "kata-block-pool"
         /// Use the thin-pool named `poolName` as it is (managed outside kata-block).
@@ -62,9 +59,6 @@ public struct EngineConfiguration: Sendable, Equatable {
         /// How a thin-pool made from files grows by itself (its data file, and its metadata file
         /// by the same formula as at creation).
         public var autoGrow = AutoGrowth()
-
-        /// The space policy a new pool is made with.
-        var policy: SpacePolicy { SpacePolicy(minFree: minFree, autoGrow: autoGrow.step > 0 ? autoGrow : nil) }
     }
 
     public static let automaticBackend = "auto"

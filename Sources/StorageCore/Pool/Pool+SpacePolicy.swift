@@ -6,10 +6,7 @@ extension Pool {
     func setSpacePolicy(_ change: SpacePolicyChange) throws(StorageError) -> SpacePolicy {
         let policy = try store.write { (txn) throws(StorageError) -> SpacePolicy in
             guard var record = try txn.pool() else { throw StorageError.inconsistent("the pool record is missing") }
-            guard let current = try backend.spacePolicy(stored: record.backendSettings) else {
-                throw StorageError(.failedPrecondition, "a \(backend.kind) pool has no space policy to change")
-            }
-            let policy = change.applied(to: current)
+            let policy = change.applied(to: try backend.spacePolicy(stored: record.backendSettings))
             record.backendSettings = try backend.storedSettings(with: policy)
             try txn.setPool(record)
             return policy
@@ -22,6 +19,6 @@ extension Pool {
     func takeStoredSpacePolicy() throws(StorageError) {
         guard backend.spacePolicy != nil else { return }
         let stored = try store.read { (txn) throws(StorageError) in try txn.pool()?.backendSettings }
-        if let stored, let policy = try backend.spacePolicy(stored: stored) { backend.apply(policy) }
+        if let stored { backend.apply(try backend.spacePolicy(stored: stored)) }
     }
 }

@@ -84,6 +84,18 @@ struct BadInputTests {
         }
     }
 
+    @Test("a space policy change on a pool without one is refused and changes nothing")
+    func noSpacePolicy() async throws {
+        try await withTestPool(.memory) { pool in
+            #expect(try await pool.engine.status().minFree == nil)
+            try await expectRefused(.failedPrecondition, in: pool) {
+                _ = try await pool.engine.setSpacePolicy(SpacePolicyChange(minFree: 0.2))
+            }
+            try await pool.engine.maintain()
+            #expect(try await pool.engine.status().minFree == nil, "the upkeep pass takes no policy either")
+        }
+    }
+
     @Test("a backend failure during prepare leaves nothing behind")
     func backendRefusal() async throws {
         try await withTestPool(.memory) { pool in
